@@ -137,7 +137,7 @@ install_apt() {
   log "apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
-  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+  "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q \
     "${missing[@]}" >/dev/null
   for pkg in "${missing[@]}"; do
     apt_installed "$pkg" || die "apt package $pkg still not installed"
