@@ -57,7 +57,9 @@ def parse(argv: list[str] | None = None) -> Settings:
         help="with --demo: seed only, no simulated customer traffic",
     )
     parser.add_argument(
-        "--log-format", choices=["auto", "console", "json"], default=env.get("CONV_LOG_FORMAT", "auto")
+        "--log-format",
+        choices=["auto", "console", "json"],
+        default=env.get("CONV_LOG_FORMAT", "auto"),
     )
     parser.add_argument("--log-level", default=env.get("CONV_LOG_LEVEL", "info"))
     parser.add_argument("--mongodb-url", default=env.get("MONGODB_URL", ""))

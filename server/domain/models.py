@@ -158,7 +158,7 @@ class ChannelAccount(Record):
     secrets: dict[str, str] = field(default_factory=dict)
     created_at: float = field(default_factory=now)
 
-    _nested = {"authorized": AuthorizedUser}  # noqa: RUF012
+    _nested = {"authorized": AuthorizedUser}
 
     def public(self) -> dict[str, Any]:
         data = self.to_dict()
@@ -201,7 +201,7 @@ class Customer(Record):
     branches: list[Branch] = field(default_factory=list)
     created_at: float = field(default_factory=now)
 
-    _nested = {"branches": Branch}  # noqa: RUF012
+    _nested = {"branches": Branch}
 
 
 @dataclass(slots=True)
@@ -258,7 +258,7 @@ class Message(Record):
     seq: int = 0
     created_at: float = field(default_factory=now)
 
-    _nested = {"sender": Sender, "attachments": Attachment}  # noqa: RUF012
+    _nested = {"sender": Sender, "attachments": Attachment}
 
     def preview(self, limit: int = 140) -> str:
         text = " ".join(self.text.split())

@@ -186,8 +186,7 @@ class Store(abc.ABC):
         """A page of history, newest first (seq descending), strictly below before_seq."""
 
     @abc.abstractmethod
-    async def message_by_provider_id(self, account_id: str, provider_id: str) -> Message | None:
-        ...
+    async def message_by_provider_id(self, account_id: str, provider_id: str) -> Message | None: ...
 
     @abc.abstractmethod
     async def message_by_client_key(self, client_key: str) -> Message | None: ...

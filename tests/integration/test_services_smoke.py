@@ -14,7 +14,6 @@ from aiohttp import web
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
-from tests.fixtures import services as _services
 from tests.fixtures.services import (
     CHROMIUM_ARGS,
     RedisServer,
@@ -23,15 +22,6 @@ from tests.fixtures.services import (
     start_nginx,
 )
 from tests.fixtures.services import FerretDB as FerretDBServer
-
-# The fixtures, made visible to this module explicitly (tests/conftest.py registers no
-# plugin for them). Plain assignments rather than `from ... import redis_server`, which
-# ruff reports as F811 at every test parameter of the same name. Once tests/conftest.py
-# has `pytest_plugins = ["tests.fixtures.services"]`, these four lines can go.
-redis_server = _services.redis_server
-ferretdb = _services.ferretdb
-nginx_binary = _services.nginx_binary
-chromium_path = _services.chromium_path
 
 pytestmark = pytest.mark.services
 

@@ -1,0 +1,43 @@
+"""`python -m server`: run one node. See `python -m server --help`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from aiohttp import web
+
+from server import config, logs
+from server.app import build_app
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = config.parse(argv)
+    logs.configure(settings.log_format, settings.log_level)
+    if settings.mongodb_url or settings.redis_url:
+        print(
+            "Cluster mode (MONGODB_URL + REDIS_URL) is not available in this build yet; "
+            "unset both to run the embedded single-node server.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    app = build_app(settings)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.drain_timeout,
+        access_log=None,
+        print=lambda text: print(text, file=sys.stderr),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

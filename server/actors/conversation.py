@@ -1,0 +1,126 @@
+"""ConversationActor: the only writer of one conversation.
+
+Callbacks only; the runtime does mailboxes, restarts and passivation. On start it loads the
+conversation from the store, so a restart after a crash resumes from what was acknowledged. Each
+command is decided by pure code (`server.domain.conversation.decide`), committed atomically, and
+only then published, so no agent ever sees an event the store does not have.
+
+Domain refusals (forbidden, invalid...) are returned, not raised: they are answers, not crashes,
+and must not count against the restart intensity.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from server.actors.runtime import Actor
+from server.domain import commands as c
+from server.domain.conversation import Notification, Outcome, decide
+from server.domain.errors import DomainError
+from server.domain.models import Conversation, ConversationStatus, Event, Message
+from server.store.base import ConversationWrite, Duplicate, StaleWrite, Store
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class ConversationDeps:
+    """What a ConversationActor talks to; wired by the app."""
+
+    store: Store
+    publish: Callable[[list[Event]], None]  # synchronous: keeps events in commit order
+    notify: Callable[[Notification, Conversation], None]
+    outbox_ready: Callable[[str], None]  # account id with new outbox items
+    schedule_wake: Callable[[str, float], None]  # conversation id, when
+    clock: Callable[[], float] = time.time
+
+
+class ConversationActor(Actor):
+    def __init__(self, conversation_id: str, deps: ConversationDeps) -> None:
+        self.id = conversation_id
+        self.deps = deps
+        self.state: Conversation | None = None
+
+    async def on_start(self) -> None:
+        self.state = await self.deps.store.conversation(self.id)
+
+    async def handle_cast(self, message: Any) -> None:
+        result = await self.handle_call(message)
+        if isinstance(result, DomainError):
+            log.info("conversation.cast_refused", conversation_id=self.id, error=result.message)
+
+    async def handle_call(self, message: Any) -> c.Reply | DomainError:
+        try:
+            return await self._handle(message)
+        except DomainError as refusal:
+            return refusal
+
+    async def _handle(self, command: c.Command) -> c.Reply:
+        store = self.deps.store
+        duplicate_of: Message | None = None
+        target: Message | None = None
+        match command:
+            case c.PostMessage(client_key=key) if key:
+                duplicate_of = await store.message_by_client_key(key)
+            case c.AppendInbound():
+                duplicate_of = await store.message_by_provider_id(
+                    command.account.id, command.provider_message_id
+                )
+            case c.ReportDelivery():
+                target = await store.message(command.message_id)
+        if duplicate_of is not None and self.state is None:
+            self.state = await store.conversation(duplicate_of.conversation_id)
+        outcome = decide(
+            self.id,
+            self.state,
+            command,
+            now=self.deps.clock(),
+            target_message=target,
+            duplicate_of=duplicate_of,
+        )
+        if outcome.duplicate and duplicate_of is not None:
+            reply = outcome.reply()
+            reply.message_ids = [duplicate_of.id]
+            return reply
+        if not outcome.changed:
+            return outcome.reply()
+        try:
+            events = await store.commit(
+                ConversationWrite(
+                    conversation=outcome.conversation,
+                    expected_version=outcome.expected_version,
+                    new_messages=outcome.new_messages,
+                    updated_messages=outcome.updated_messages,
+                    events=outcome.events,
+                    outbox=outcome.outbox,
+                )
+            )
+        except Duplicate as dup:
+            # Lost a race with another writer of the same idempotency key: answer with theirs.
+            self.state = await store.conversation(self.id)
+            if self.state is None:
+                raise
+            return c.Reply(self.state, [dup.existing_id] if dup.existing_id else [], True)
+        except StaleWrite:
+            # Someone else (a former owner node) wrote since we loaded: reload, let it retry.
+            self.state = await store.conversation(self.id)
+            raise
+        self.state = outcome.conversation
+        self._after_commit(outcome, events)
+        return outcome.reply()
+
+    def _after_commit(self, outcome: Outcome, events: list[Event]) -> None:
+        # No await between commit and publish: events leave in commit order.
+        self.deps.publish(events)
+        conv = outcome.conversation
+        for note in outcome.notifications:
+            self.deps.notify(note, conv)
+        if outcome.outbox:
+            self.deps.outbox_ready(conv.account_id)
+        if conv.status == ConversationStatus.SNOOZED and conv.snooze_until is not None:
+            self.deps.schedule_wake(conv.id, conv.snooze_until)

@@ -1,0 +1,312 @@
+"""Wiring: builds the store, the actor systems, the hub and both doors into one aiohttp app.
+
+Start-up order: store -> workspace caches -> actor systems -> hub -> timers (snooze sweep,
+outbox recovery). Shutdown is the reverse, after the listener stops accepting: Socket.IO clients
+are told to go, actors drain their mailboxes (in-flight commands finish), the hub hands out what
+was committed, then the store flushes and closes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+
+from server.actors.account import AccountActor
+from server.actors.conversation import ConversationActor, ConversationDeps
+from server.actors.outbox import Kick, OutboxActor, OutboxDeps
+from server.actors.runtime import ActorSpec, ActorSystem
+from server.actors.timers import Timers
+from server.blobs import FileBlobStore
+from server.config import Settings
+from server.domain import commands as c
+from server.domain.conversation import Notification
+from server.domain.models import ChannelAccount, Conversation
+from server.realtime.hub import EventHub, account_room, user_room
+from server.realtime.presence import LocalPresence
+from server.store.base import Store
+from server.store.sqlite import SqliteStore
+from server.transports import http_api
+from server.transports.api_channel import ApiChannel
+from server.transports.base import Channel
+from server.transports.socketio_gateway import SocketGateway, create_server
+from server.workspace import Workspace
+
+log = structlog.get_logger(__name__)
+
+SNOOZE_SWEEP_EVERY = 30.0  # seconds; precise timers do the work, the sweep catches the rest
+OUTBOX_SWEEP_EVERY = 30.0
+EVENT_TRIM_EVERY = 600.0
+
+SERVER_KEY = web.AppKey("server", object)
+
+CONVERSATION_SPEC = ActorSpec(
+    mailbox_size=1000,
+    max_restarts=5,
+    restart_window=10.0,
+    idle_timeout=120.0,  # an idle conversation costs nothing once passivated; state reloads cheaply
+)
+ACCOUNT_SPEC = ActorSpec(mailbox_size=5000, idle_timeout=None)
+OUTBOX_SPEC = ActorSpec(mailbox_size=100, idle_timeout=600.0)
+
+
+@dataclass
+class Server:
+    settings: Settings
+    store: Store
+    hub: EventHub
+    timers: Timers
+    conversations: ActorSystem
+    accounts: ActorSystem
+    outboxes: ActorSystem
+    workspace: Workspace
+    gateway: SocketGateway
+    channels: dict[str, Channel]
+    blobs: FileBlobStore
+    started_at: float = field(default_factory=time.time)
+    ready: bool = False
+    draining: bool = False
+    extras: list[Any] = field(default_factory=list)  # things with aclose() (demo simulator)
+
+    # ------------------------------------------------------------------ timers
+    def schedule_wake(self, conversation_id: str, when: float) -> None:
+        async def wake() -> None:
+            await self.workspace.wake(conversation_id)
+
+        self.timers.schedule(f"wake:{conversation_id}", when, wake)
+
+    def outbox_ready(self, account_id: str, when: float | None = None) -> None:
+        async def kick() -> None:
+            await self.outboxes.tell(account_id, Kick())
+
+        name = f"outbox:{account_id}" if when is None else f"outbox-retry:{account_id}"
+        self.timers.schedule(name, when or 0.0, kick)
+
+    def notify(self, note: Notification, conversation: Conversation) -> None:
+        self.hub.signal(
+            "notification",
+            {"kind": note.kind, "conversation_id": conversation.id, "text": note.text},
+            user_room(note.user_id),
+        )
+
+    def account_changed(self, account: ChannelAccount) -> None:
+        self.workspace.remember_account(account)
+        self.hub.signal("account.updated", {"account": account.public()}, account_room(account.id))
+
+    async def _sweep_snoozes(self) -> None:
+        try:
+            for conversation in await self.store.due_snoozes(time.time(), limit=500):
+                await self.workspace.wake(conversation.id)
+        finally:
+            self.timers.schedule(
+                "snooze-sweep", time.time() + SNOOZE_SWEEP_EVERY, self._sweep_snoozes
+            )
+
+    async def _sweep_outboxes(self) -> None:
+        try:
+            for account in self.workspace.all_accounts():
+                await self.outboxes.tell(account.id, Kick())
+        finally:
+            self.timers.schedule(
+                "outbox-sweep", time.time() + OUTBOX_SWEEP_EVERY, self._sweep_outboxes
+            )
+
+    async def _trim_events(self) -> None:
+        try:
+            dropped = await self.store.trim_events(self.settings.event_retention)
+            if dropped:
+                log.info("events.trimmed", dropped=dropped)
+        finally:
+            self.timers.schedule("event-trim", time.time() + EVENT_TRIM_EVERY, self._trim_events)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        await self.store.open()
+        await self.workspace.load()
+        self.hub.start()
+        now = time.time()
+        self.timers.schedule("snooze-sweep", now, self._sweep_snoozes)
+        self.timers.schedule("outbox-sweep", now, self._sweep_outboxes)
+        self.timers.schedule("event-trim", now + 5.0, self._trim_events)
+        self.ready = True
+        log.info(
+            "server.started",
+            store=type(self.store).__name__,
+            accounts=len(self.workspace.all_accounts()),
+        )
+
+    async def stop(self) -> None:
+        self.ready = False
+        self.draining = True
+        for extra in self.extras:
+            await extra.aclose()
+        await self.timers.aclose()
+        timeout = self.settings.drain_timeout / 2
+        await self.accounts.shutdown(timeout=timeout)
+        await self.conversations.shutdown(timeout=timeout)
+        await self.outboxes.shutdown(timeout=timeout)
+        await self.hub.aclose()
+        for channel in self.channels.values():
+            await channel.aclose()
+        await self.store.close()
+        log.info("server.stopped")
+
+
+def make_store(settings: Settings) -> Store:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(str(settings.database_path))
+
+
+def build_server(settings: Settings, sio: Any) -> Server:
+    store = make_store(settings)
+    hub = EventHub()
+    timers = Timers()
+    presence = LocalPresence()
+    channels: dict[str, Channel] = {"api": ApiChannel()}
+    holder: dict[str, Server] = {}
+
+    def on_escalate(system: str) -> Any:
+        def report(key: str, error: BaseException) -> None:
+            log.error("actor.crash_loop", system=system, key=key, error=repr(error))
+
+        return report
+
+    conversation_deps = ConversationDeps(
+        store=store,
+        publish=hub.publish,
+        notify=lambda note, conv: holder["server"].notify(note, conv),
+        outbox_ready=lambda account_id: holder["server"].outbox_ready(account_id),
+        schedule_wake=lambda conv_id, when: holder["server"].schedule_wake(conv_id, when),
+    )
+    conversations = ActorSystem(
+        "conversations",
+        lambda key: ConversationActor(key, conversation_deps),
+        CONVERSATION_SPEC,
+        on_escalate=on_escalate("conversations"),
+    )
+    accounts = ActorSystem(
+        "accounts",
+        lambda key: AccountActor(key, store, lambda a: holder["server"].account_changed(a)),
+        ACCOUNT_SPEC,
+        on_escalate=on_escalate("accounts"),
+    )
+
+    async def report(conversation_id: str, command: c.ReportDelivery) -> Any:
+        return await conversations.ask(conversation_id, command, timeout=10.0)
+
+    outbox_deps = OutboxDeps(
+        store=store,
+        channels=channels,
+        report=report,
+        retry_at=lambda account_id, when: holder["server"].outbox_ready(account_id, when),
+    )
+    outboxes = ActorSystem(
+        "outboxes",
+        lambda key: OutboxActor(key, outbox_deps),
+        OUTBOX_SPEC,
+        on_escalate=on_escalate("outboxes"),
+    )
+    blobs = FileBlobStore(settings.data_dir / "blobs")
+    workspace = Workspace(store, conversations, accounts, hub, presence, attachments=blobs)
+    gateway = SocketGateway(sio, workspace, hub)
+    server = Server(
+        settings=settings,
+        store=store,
+        hub=hub,
+        timers=timers,
+        conversations=conversations,
+        accounts=accounts,
+        outboxes=outboxes,
+        workspace=workspace,
+        gateway=gateway,
+        channels=channels,
+        blobs=blobs,
+    )
+    holder["server"] = server
+    return server
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def build_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_upload + 65_536)
+    sio = create_server()
+    sio.attach(app)
+    server = build_server(settings, sio)
+    app[SERVER_KEY] = server
+    http_api.register(app, server.workspace, server.blobs, settings)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return _json({"status": "alive", "uptime": round(time.time() - server.started_at, 1)})
+
+    async def readyz(request: web.Request) -> web.Response:
+        store_ok = server.ready and await server.store.ping()
+        body = {
+            "status": "ready" if store_ok else ("draining" if server.draining else "not_ready"),
+            "store": store_ok,
+            "actors": server.ready,
+            "connections": server.gateway.connections(),
+            "active_conversations": server.conversations.active_count(),
+        }
+        return _json(body, 200 if store_ok else 503)
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    _serve_web_client(app, settings.web_root)
+    if settings.demo:
+        from server.demo import register_routes
+
+        register_routes(app, server)
+
+    async def on_startup(_: web.Application) -> None:
+        await server.start()
+        if settings.demo:
+            from server.demo import start_demo
+
+            await start_demo(server, app)
+
+    async def on_shutdown(_: web.Application) -> None:
+        server.ready = False
+        server.draining = True
+        await sio.shutdown()
+
+    async def on_cleanup(_: web.Application) -> None:
+        await server.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+def _serve_web_client(app: web.Application, root: Path) -> None:
+    index = root / "index.html"
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        if not index.exists():
+            return web.Response(
+                text="The web client is not built: run scripts/install.sh (it builds web-client/).",
+                status=503,
+            )
+        return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    app.router.add_get("/", page)
+    if (root / "assets").is_dir():
+        app.router.add_static("/assets/", root / "assets", append_version=False)
+    for extra in ("favicon.svg", "favicon.ico"):
+        if (root / extra).exists():
+            app.router.add_get(f"/{extra}", _file_handler(root / extra))
+
+
+def _file_handler(path: Path) -> Any:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(path)
+
+    return serve

@@ -1,0 +1,616 @@
+"""The service layer both doors (HTTP API, Socket.IO) call: who may do what, then the actor.
+
+It reads directly from the store and sends every change to the conversation's actor, which
+re-checks permissions against its own, authoritative state before writing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from server.actors.account import (
+    Resolved,
+    ResolveRecipient,
+    ResolveSender,
+    SetAccountStatus,
+)
+from server.actors.runtime import ActorError, ActorSystem, AskTimeout
+from server.domain import commands as c
+from server.domain import permissions, snooze, templates
+from server.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
+from server.domain.html import sanitize_html
+from server.domain.models import (
+    AccountStatus,
+    Attachment,
+    ChannelAccount,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Customer,
+    DeliveryStatus,
+    Event,
+    Role,
+    Session,
+    Tag,
+    Team,
+    Template,
+    User,
+    new_id,
+)
+from server.domain.passwords import verify_password
+from server.realtime.hub import EventHub
+from server.realtime.presence import Presence
+from server.store.base import InboxQuery, SearchHit, Store
+from server.transports.base import Inbound
+
+log = structlog.get_logger(__name__)
+
+SESSION_TTL = 14 * 24 * 3600.0
+RESUME_LIMIT = 5000  # more missed events than this: a resync is cheaper than a replay
+ASK_TIMEOUT = 10.0
+IDEMPOTENCY_CACHE = 10_000
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    events: list[Event]
+    cursor: int
+    resync: bool = False
+
+
+class Workspace:
+    def __init__(
+        self,
+        store: Store,
+        conversations: ActorSystem,
+        accounts: ActorSystem,
+        hub: EventHub,
+        presence: Presence,
+        *,
+        attachments: Any = None,
+    ) -> None:
+        self.store = store
+        self.conversations = conversations
+        self.accounts = accounts
+        self.hub = hub
+        self.presence = presence
+        self.attachments = attachments
+        self._accounts: dict[str, ChannelAccount] = {}
+        self._users: dict[str, User] = {}
+        self._sessions: OrderedDict[str, tuple[User, float]] = OrderedDict()
+        self._idempotent: OrderedDict[tuple[str, str], Any] = OrderedDict()
+
+    async def load(self) -> None:
+        self._accounts = {a.id: a for a in await self.store.all(ChannelAccount)}
+        self._users = {u.id: u for u in await self.store.all(User)}
+
+    # ------------------------------------------------------------------ sessions
+    async def login(self, email: str, password: str, kind: str = "cookie") -> tuple[User, str]:
+        user = await self.store.user_by_email(email.strip().lower())
+        if user is None or not verify_password(user.password_hash, password):
+            verify_password("", password) if user is None else None  # even out the timing
+            raise Unauthenticated("Wrong email or password")
+        token = secrets.token_urlsafe(32)
+        await self.store.save_session(
+            Session(token_hash(token), user.id, kind=kind, expires_at=time.time() + SESSION_TTL)
+        )
+        log.info("auth.login", user_id=user.id, kind=kind)
+        return user, token
+
+    async def logout(self, token: str) -> None:
+        digest = token_hash(token)
+        self._sessions.pop(digest, None)
+        await self.store.delete_session(digest)
+
+    async def authenticate(self, token: str | None) -> User:
+        if not token:
+            raise Unauthenticated("Log in first")
+        digest = token_hash(token)
+        cached = self._sessions.get(digest)
+        now = time.time()
+        if cached is not None and cached[1] > now:
+            return self._users.get(cached[0].id, cached[0])
+        session = await self.store.session(digest)
+        if session is None or session.expires_at < now:
+            raise Unauthenticated("Your session has expired: log in again")
+        user = await self.user(session.user_id)
+        self._sessions[digest] = (user, min(session.expires_at, now + 60))
+        if len(self._sessions) > 10_000:
+            self._sessions.popitem(last=False)
+        return user
+
+    # ------------------------------------------------------------------ cached records
+    async def user(self, user_id: str) -> User:
+        user = self._users.get(user_id)
+        if user is None:
+            user = await self.store.get(User, user_id)
+            if user is None:
+                raise NotFound(f"No user {user_id}")
+            self._users[user_id] = user
+        return user
+
+    def users(self) -> list[User]:
+        return sorted(self._users.values(), key=lambda u: u.name.lower())
+
+    def remember_user(self, user: User) -> None:
+        self._users[user.id] = user
+        for digest, (cached, expiry) in list(self._sessions.items()):
+            if cached.id == user.id:
+                self._sessions[digest] = (user, expiry)
+
+    def account(self, account_id: str) -> ChannelAccount:
+        account = self._accounts.get(account_id)
+        if account is None:
+            raise NotFound(f"No account {account_id}")
+        return account
+
+    def all_accounts(self) -> list[ChannelAccount]:
+        return sorted(self._accounts.values(), key=lambda a: a.created_at)
+
+    def remember_account(self, account: ChannelAccount) -> None:
+        self._accounts[account.id] = account
+
+    def visible_accounts(self, user: User) -> list[ChannelAccount]:
+        return [a for a in self.all_accounts() if permissions.can_view(user, a)]
+
+    def visible_account_ids(self, user: User) -> list[str]:
+        return [a.id for a in self.visible_accounts(user)]
+
+    def viewable_account(self, user: User, account_id: str) -> ChannelAccount:
+        account = self.account(account_id)
+        permissions.check_view(user, account)
+        return account
+
+    async def conversation_for(
+        self, user: User, conversation_id: str
+    ) -> tuple[Conversation, ChannelAccount]:
+        conversation = await self.store.conversation(conversation_id)
+        if conversation is None:
+            raise NotFound(f"No conversation {conversation_id}")
+        account = self.viewable_account(user, conversation.account_id)
+        return conversation, account
+
+    # ------------------------------------------------------------------ reads
+    async def list_conversations(
+        self,
+        user: User,
+        *,
+        tab: str = "all",
+        statuses: list[str] | None = None,
+        channel: str | None = None,
+        account_id: str | None = None,
+        tag_ids: list[str] | None = None,
+        customer_id: str | None = None,
+        after: tuple[float, str] | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Conversation], tuple[float, str] | None]:
+        if tab not in ("mine", "unassigned", "all"):
+            raise Invalid("tab must be mine, unassigned or all")
+        account_ids = self.visible_account_ids(user)
+        if account_id:
+            self.viewable_account(user, account_id)
+            account_ids = [account_id]
+        try:
+            status_values = [ConversationStatus(s) for s in statuses] if statuses else None
+        except ValueError as exc:
+            raise Invalid("status must be open, pending, snoozed or resolved") from exc
+        from server.domain.models import ChannelKind
+
+        try:
+            channel_kind = ChannelKind(channel) if channel else None
+        except ValueError as exc:
+            raise Invalid("channel must be email, whatsapp or api") from exc
+        page = await self.store.list_conversations(
+            InboxQuery(
+                account_ids=account_ids,
+                tab=tab,
+                user_id=user.id,
+                statuses=status_values,
+                channel=channel_kind,
+                tag_ids=tag_ids or [],
+                customer_id=customer_id,
+                after=after,
+                limit=max(1, min(limit, 200)),
+            )
+        )
+        return page.conversations, page.next
+
+    async def conversation_detail(self, user: User, conversation_id: str) -> dict[str, Any]:
+        conversation, account = await self.conversation_for(user, conversation_id)
+        contact = await self.store.get(Contact, conversation.contact_id)
+        customer = (
+            await self.store.get(Customer, conversation.customer_id)
+            if conversation.customer_id
+            else None
+        )
+        return {
+            "conversation": conversation.to_dict(),
+            "contact": contact.to_dict() if contact else None,
+            "customer": customer.to_dict() if customer else None,
+            "account": account.public(),
+            "viewers": [v.__dict__ for v in await self.presence.viewers(conversation_id)],
+        }
+
+    async def messages(
+        self, user: User, conversation_id: str, before_seq: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        await self.conversation_for(user, conversation_id)
+        rows = await self.store.messages(conversation_id, before_seq, max(1, min(limit, 200)))
+        return [m.to_dict() for m in rows]
+
+    async def search(self, user: User, text: str, limit: int = 20) -> list[SearchHit]:
+        if not text.strip():
+            raise Invalid("Search needs some text")
+        return await self.store.search_messages(self.visible_account_ids(user), text[:256], limit)
+
+    async def templates_for(
+        self, user: User, query: str = "", account_id: str | None = None
+    ) -> list[Template]:
+        visible = set(self.visible_account_ids(user))
+        rows = [t for t in await self.store.all(Template) if t.account_id in visible]
+        if account_id:
+            rows = [t for t in rows if t.account_id == account_id]
+        if query:
+            return templates.search(rows, query, limit=50)
+        return rows
+
+    async def resume(self, user: User, cursor: int) -> Resume:
+        oldest, newest = await self.store.event_bounds()
+        if cursor > newest:
+            # A cursor from the future: the log was reset (a fresh data dir). Start over.
+            return Resume([], newest, resync=True)
+        if cursor < oldest:
+            return Resume([], newest, resync=True)
+        events = await self.store.events_after(
+            cursor, self.visible_account_ids(user), RESUME_LIMIT + 1
+        )
+        if len(events) > RESUME_LIMIT:
+            return Resume([], newest, resync=True)
+        return Resume(events, events[-1].cursor if events else max(cursor, newest))
+
+    async def bootstrap(self, user: User) -> dict[str, Any]:
+        _, newest = await self.store.event_bounds()
+        return {
+            "user": user.public(),
+            "users": [u.public() for u in self.users()],
+            "teams": [t.to_dict() for t in await self.store.all(Team)],
+            "accounts": [a.public() for a in self.visible_accounts(user)],
+            "tags": [t.to_dict() for t in await self.store.all(Tag) if not t.deleted],
+            "templates": [t.to_dict() for t in await self.templates_for(user)],
+            "presence": await self.presence.online(),
+            "cursor": newest,
+            "snooze_presets": list(snooze.PRESETS),
+        }
+
+    # ------------------------------------------------------------------ commands
+    async def _ask(self, conversation_id: str, command: c.Command) -> c.Reply:
+        try:
+            reply = await self.conversations.ask(conversation_id, command, timeout=ASK_TIMEOUT)
+        except AskTimeout as exc:
+            raise Unavailable("The conversation is busy: try again") from exc
+        except ActorError as exc:
+            log.error("conversation.unavailable", conversation_id=conversation_id, error=str(exc))
+            raise Unavailable("The conversation could not be updated: try again") from exc
+        if isinstance(reply, DomainError):
+            raise reply
+        assert isinstance(reply, c.Reply)
+        return reply
+
+    async def _once(self, user: User, key: str | None, run: Any) -> Any:
+        """Run a command once per (user, idempotency key); a retry gets the first answer."""
+        if not key:
+            return await run()
+        if not isinstance(key, str) or len(key) > 128:
+            raise Invalid("idempotency_key must be a string of at most 128 characters")
+        slot = (user.id, key)
+        if slot in self._idempotent:
+            return self._idempotent[slot]
+        result = await run()
+        self._idempotent[slot] = result
+        if len(self._idempotent) > IDEMPOTENCY_CACHE:
+            self._idempotent.popitem(last=False)
+        return result
+
+    async def post_message(
+        self,
+        user: User,
+        conversation_id: str,
+        *,
+        text: str,
+        html: str = "",
+        note: bool = False,
+        attachment_ids: list[str] | None = None,
+        then: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        _, account = await self.conversation_for(user, conversation_id)
+        attachments = await self._attachments(attachment_ids or [])
+        client_key = f"{user.id}:{idempotency_key}" if idempotency_key else None
+        command = c.PostMessage(
+            by=user,
+            account=account,
+            text=_text(text),
+            html=sanitize_html(html) if html else "",
+            note=bool(note),
+            attachments=attachments,
+            client_key=client_key,
+            then=then,
+        )
+        reply = await self._ask(conversation_id, command)
+        return await self._message_reply(reply)
+
+    async def start_conversation(
+        self,
+        user: User,
+        *,
+        account_id: str,
+        to: str,
+        name: str = "",
+        text: str,
+        subject: str = "",
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        account = self.viewable_account(user, account_id)
+        to = (to or "").strip()
+        if not to or len(to) > 256:
+            raise Invalid("Enter the recipient (an email address, phone number or contact id)")
+        resolved = await self._account_ask(account.id, ResolveRecipient(to, name))
+        client_key = f"{user.id}:{idempotency_key}" if idempotency_key else None
+        command = c.PostMessage(
+            by=user,
+            account=account,
+            text=_text(text),
+            client_key=client_key,
+            start_with=resolved.contact,
+            subject=subject[:512],
+        )
+        reply = await self._ask(resolved.conversation_id, command)
+        return await self._message_reply(reply)
+
+    async def _message_reply(self, reply: c.Reply) -> dict[str, Any]:
+        message = await self.store.message(reply.message_ids[0]) if reply.message_ids else None
+        return {
+            "conversation": reply.conversation.to_dict(),
+            "message": message.to_dict() if message else None,
+            "duplicate": reply.duplicate,
+        }
+
+    async def assign(
+        self,
+        user: User,
+        conversation_id: str,
+        *,
+        user_id: str | None,
+        team_id: str | None,
+        idempotency_key: str | None = None,
+    ) -> Conversation:
+        _, account = await self.conversation_for(user, conversation_id)
+        to_user = await self.user(user_id) if user_id else None
+        to_team = await self.store.get(Team, team_id) if team_id else None
+        if team_id and to_team is None:
+            raise NotFound(f"No team {team_id}")
+
+        async def run() -> Conversation:
+            command = c.Assign(by=user, account=account, to_user=to_user, to_team=to_team)
+            return (await self._ask(conversation_id, command)).conversation
+
+        result: Conversation = await self._once(user, idempotency_key, run)
+        return result
+
+    async def set_status(self, user: User, conversation_id: str, status: str) -> Conversation:
+        _, account = await self.conversation_for(user, conversation_id)
+        reply = await self._ask(
+            conversation_id, c.SetStatus(by=user, account=account, status=status)
+        )
+        return reply.conversation
+
+    async def snooze(
+        self,
+        user: User,
+        conversation_id: str,
+        *,
+        preset: str | None = None,
+        until: float | None = None,
+    ) -> Conversation:
+        _, account = await self.conversation_for(user, conversation_id)
+        now = time.time()
+        if preset:
+            when = snooze.snooze_until(preset, datetime.now(UTC), user.time_zone).timestamp()
+        elif until is not None:
+            when = snooze.snooze_until_custom(float(until), now)
+        else:
+            raise Invalid("Choose a snooze preset or a time")
+        reply = await self._ask(conversation_id, c.Snooze(by=user, account=account, until=when))
+        return reply.conversation
+
+    async def wake(self, conversation_id: str) -> None:
+        await self._ask(conversation_id, c.Wake())
+
+    async def tag(
+        self,
+        user: User,
+        conversation_id: str,
+        *,
+        tag_id: str | None = None,
+        name: str | None = None,
+    ) -> Conversation:
+        _, account = await self.conversation_for(user, conversation_id)
+        tag = await self._tag(tag_id, name)
+        reply = await self._ask(conversation_id, c.AddTag(by=user, account=account, tag=tag))
+        return reply.conversation
+
+    async def untag(self, user: User, conversation_id: str, tag_id: str) -> Conversation:
+        _, account = await self.conversation_for(user, conversation_id)
+        reply = await self._ask(
+            conversation_id, c.RemoveTag(by=user, account=account, tag_id=tag_id)
+        )
+        return reply.conversation
+
+    async def _tag(self, tag_id: str | None, name: str | None) -> Tag:
+        if tag_id:
+            tag = await self.store.get(Tag, tag_id)
+            if tag is None or tag.deleted:
+                raise NotFound(f"No tag {tag_id}")
+            return tag
+        clean = (name or "").strip()
+        if not clean or len(clean) > 64:
+            raise Invalid("A tag needs a name of at most 64 characters")
+        for existing in await self.store.all(Tag):
+            if not existing.deleted and existing.name.lower() == clean.lower():
+                return existing
+        tag = Tag(id=new_id("tag"), name=clean)
+        await self.store.put(tag)
+        return tag
+
+    async def link_customer(
+        self,
+        user: User,
+        conversation_id: str,
+        *,
+        customer_id: str | None,
+        branch_id: str | None = None,
+    ) -> Conversation:
+        _, account = await self.conversation_for(user, conversation_id)
+        name = ""
+        if customer_id:
+            customer = await self.store.get(Customer, customer_id)
+            if customer is None:
+                raise NotFound(f"No customer {customer_id}")
+            if branch_id and branch_id not in {b.id for b in customer.branches}:
+                raise NotFound(f"No branch {branch_id} at {customer.name}")
+            name = customer.name
+        command = c.LinkCustomer(
+            by=user,
+            account=account,
+            customer_id=customer_id,
+            branch_id=branch_id,
+            customer_name=name,
+        )
+        return (await self._ask(conversation_id, command)).conversation
+
+    async def render_template(self, user: User, conversation_id: str, template_id: str) -> str:
+        conversation, account = await self.conversation_for(user, conversation_id)
+        template = await self.store.get(Template, template_id)
+        if template is None or template.account_id != account.id:
+            raise NotFound(f"No template {template_id} for this account")
+        contact = await self.store.get(Contact, conversation.contact_id)
+        customer = (
+            await self.store.get(Customer, conversation.customer_id)
+            if conversation.customer_id
+            else None
+        )
+        context = {
+            "customer_name": customer.name if customer else (contact.name if contact else ""),
+            "contact_name": contact.name if contact else "",
+            "user_name": user.name,
+            "company_name": str(account.settings.get("company_name", "")),
+        }
+        return templates.render(template.content, {k: v for k, v in context.items() if v})
+
+    # ------------------------------------------------------------------ channel intake
+    async def _account_ask(self, account_id: str, message: Any) -> Resolved:
+        try:
+            result = await self.accounts.ask(account_id, message, timeout=ASK_TIMEOUT)
+        except DomainError:
+            raise
+        except AskTimeout as exc:
+            raise Unavailable("The account is busy: try again") from exc
+        except ActorError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, DomainError):
+                raise cause from exc
+            raise Unavailable("The account is unavailable: try again") from exc
+        assert isinstance(result, Resolved)
+        return result
+
+    async def intake(self, account_id: str, inbound: Inbound) -> c.Reply:
+        """Store a customer's message; returns once it is durable (ack the provider after)."""
+        resolved = await self._account_ask(account_id, ResolveSender(inbound))
+        html = sanitize_html(inbound.html) if inbound.html else ""
+        command = c.AppendInbound(
+            account=resolved.account,
+            contact=resolved.contact,
+            provider_message_id=inbound.provider_message_id,
+            text=_text(inbound.text, required=False),
+            html=html,
+            attachments=inbound.attachments,
+            subject=inbound.subject,
+        )
+        return await self._ask(resolved.conversation_id, command)
+
+    async def report_delivery(
+        self, account_id: str, message_id: str, status: str, reason: str = ""
+    ) -> None:
+        try:
+            delivery_status = DeliveryStatus(status)
+        except ValueError as exc:
+            raise Invalid("status must be sent, delivered, read or failed") from exc
+        message = await self.store.message(message_id)
+        if message is None:
+            message = await self.store.message_by_provider_id(account_id, message_id)
+        if message is None or message.account_id != account_id:
+            raise NotFound(f"No message {message_id} on this account")
+        await self._ask(
+            message.conversation_id, c.ReportDelivery(message.id, delivery_status, reason[:500])
+        )
+
+    async def set_account_status(
+        self, user: User, account_id: str, status: AccountStatus
+    ) -> ChannelAccount:
+        if user.role != Role.ADMIN:
+            raise Forbidden("Only admins can pause or resume an account")
+        self.account(account_id)
+        try:
+            account = await self.accounts.ask(
+                account_id, SetAccountStatus(status), timeout=ASK_TIMEOUT
+            )
+        except ActorError as exc:
+            raise Conflict("The account could not be updated: try again") from exc
+        assert isinstance(account, ChannelAccount)
+        self.remember_account(account)
+        return account
+
+    async def _attachments(self, ids: list[str]) -> tuple[Attachment, ...]:
+        if not ids:
+            return ()
+        if self.attachments is None:
+            raise Invalid("Attachments are not enabled")
+        found = []
+        for attachment_id in ids[:20]:
+            attachment = await self.attachments.get_meta(attachment_id)
+            if attachment is None:
+                raise NotFound(f"No upload {attachment_id}")
+            found.append(attachment)
+        return tuple(found)
+
+
+def _text(value: Any, *, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise Invalid("text must be a string")
+    if len(value) > 65_536:
+        raise Invalid("The message is too long (64 KiB at most)")
+    if required and not value.strip():
+        raise Invalid("The message is empty")
+    return value
