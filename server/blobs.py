@@ -13,6 +13,7 @@ import re
 import unicodedata
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import unquote
 
 import orjson
 
@@ -34,7 +35,8 @@ def valid_id(attachment_id: str) -> bool:
 
 def sanitize_filename(name: str | None) -> str:
     """A display- and header-safe file name: no directories, no control characters."""
-    text = unicodedata.normalize("NFC", name or "")
+    # Some clients (aiohttp's FormData among them) percent-encode the multipart filename.
+    text = unicodedata.normalize("NFC", unquote(name or "", errors="replace"))
     text = text.replace("\\", "/").rsplit("/", 1)[-1]
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
     text = _UNSAFE.sub("_", text).strip(" .")

@@ -34,7 +34,6 @@ class Context:
 
 
 CONTEXT = web.AppKey("conversations_http_context", Context)
-USER_KEY = "conversations.user"  # request-scoped cache of the authenticated user
 
 
 def context(request: web.Request) -> Context:
@@ -146,12 +145,7 @@ def request_token(request: web.Request) -> str | None:
 
 async def current_user(request: web.Request) -> User:
     """The authenticated user, or Unauthenticated."""
-    cached = request.get(USER_KEY)
-    if isinstance(cached, User):
-        return cached
-    user = await context(request).workspace.authenticate(request_token(request))
-    request[USER_KEY] = user
-    return user
+    return await context(request).workspace.authenticate(request_token(request))
 
 
 def string_or_none(data: dict[str, Any], name: str, max_len: int = 256) -> str | None:
@@ -217,7 +211,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _log_refusal(request: web.Request, status: int, code: str) -> None:
-    emit = log.warning if status in (401, 403, 413) or status >= 500 else log.info
+    emit = log.warning if status in (403, 413) or status >= 500 else log.info
     emit(
         "http.refused", method=request.method, route=_route_name(request), status=status, code=code
     )
