@@ -403,6 +403,7 @@ class Workspace:
         user_id: str | None,
         team_id: str | None,
         idempotency_key: str | None = None,
+        expected: tuple[str | None, str | None] | None = None,
     ) -> Conversation:
         _, account = await self.conversation_for(user, conversation_id)
         to_user = await self.user(user_id) if user_id else None
@@ -411,7 +412,9 @@ class Workspace:
             raise NotFound(f"No team {team_id}")
 
         async def run() -> Conversation:
-            command = c.Assign(by=user, account=account, to_user=to_user, to_team=to_team)
+            command = c.Assign(
+                by=user, account=account, to_user=to_user, to_team=to_team, expected=expected
+            )
             return (await self._ask(conversation_id, command)).conversation
 
         result: Conversation = await self._once(user, idempotency_key, run)
@@ -614,3 +617,15 @@ def _text(value: Any, *, required: bool = False) -> str:
     if required and not value.strip():
         raise Invalid("The message is empty")
     return value
+
+
+def expected_assignee(expected: Any) -> tuple[str | None, str | None] | None:
+    """The assignment the agent saw, from `{"user_id", "team_id"}` (see commands.Assign)."""
+    if expected is None:
+        return None
+    if not isinstance(expected, dict):
+        raise Invalid("expected must be an object with user_id and team_id")
+    user_id, team_id = expected.get("user_id"), expected.get("team_id")
+    if not all(v is None or isinstance(v, str) for v in (user_id, team_id)):
+        raise Invalid("expected.user_id and expected.team_id must be ids or null")
+    return (user_id, team_id)

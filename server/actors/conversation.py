@@ -27,6 +27,12 @@ from server.store.base import ConversationWrite, Duplicate, StaleWrite, Store
 
 log = structlog.get_logger(__name__)
 
+RACE_RETRIES = 5
+
+
+class _LostRace(Exception):
+    """The store refused a write because the conversation moved on."""
+
 
 @dataclass(slots=True)
 class ConversationDeps:
@@ -61,6 +67,17 @@ class ConversationActor(Actor):
             return refusal
 
     async def _handle(self, command: c.Command) -> c.Reply:
+        # Another writer (a former owner node, or the same new customer arriving through two
+        # nodes) may have written since we loaded: reload and decide again, a bounded number
+        # of times. The store's version check makes this safe.
+        for _ in range(RACE_RETRIES):
+            try:
+                return await self._attempt(command)
+            except _LostRace:
+                self.state = await self.deps.store.conversation(self.id)
+        raise StaleWrite(f"conversation {self.id} kept changing under its writer")
+
+    async def _attempt(self, command: c.Command) -> c.Reply:
         store = self.deps.store
         duplicate_of: Message | None = None
         target: Message | None = None
@@ -101,15 +118,15 @@ class ConversationActor(Actor):
                 )
             )
         except Duplicate as dup:
-            # Lost a race with another writer of the same idempotency key: answer with theirs.
-            self.state = await store.conversation(self.id)
-            if self.state is None:
-                raise
-            return c.Reply(self.state, [dup.existing_id] if dup.existing_id else [], True)
-        except StaleWrite:
-            # Someone else (a former owner node) wrote since we loaded: reload, let it retry.
-            self.state = await store.conversation(self.id)
-            raise
+            if dup.key in ("provider_message_id", "client_key") and dup.existing_id:
+                # Someone stored this very message first: answer with theirs, store nothing.
+                self.state = await store.conversation(self.id)
+                if self.state is None:
+                    raise
+                return c.Reply(self.state, [dup.existing_id], True)
+            raise _LostRace from dup
+        except StaleWrite as stale:
+            raise _LostRace from stale
         self.state = outcome.conversation
         self._after_commit(outcome, events)
         return outcome.reply()

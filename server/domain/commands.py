@@ -52,10 +52,15 @@ class PostMessage:
 
 @dataclass(frozen=True, slots=True)
 class Assign:
+    """Set the assignee. With `expected` (user id, team id) set, the command only applies if
+    the conversation is still assigned as the agent saw it: two agents assigning at once get
+    one winner and one conflict, instead of a silent last-write-wins."""
+
     by: User
     account: ChannelAccount
     to_user: User | None
     to_team: Team | None
+    expected: tuple[str | None, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

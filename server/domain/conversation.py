@@ -15,7 +15,7 @@ from typing import Any
 
 from server.domain import commands as c
 from server.domain import delivery, permissions
-from server.domain.errors import Invalid, NotFound
+from server.domain.errors import Conflict, Invalid, NotFound
 from server.domain.html import html_to_text
 from server.domain.models import (
     ChannelKind,
@@ -311,6 +311,12 @@ def _post(change: _Change, command: c.PostMessage) -> None:
 
 def _assign(change: _Change, command: c.Assign) -> None:
     conv = change.conv
+    current = (conv.assignee_user_id, conv.assignee_team_id)
+    if command.expected is not None and tuple(command.expected) != current:
+        raise Conflict(
+            "Someone else changed the assignment a moment ago: look again and retry",
+            code="assignment_conflict",
+        )
     new_user = command.to_user.id if command.to_user else None
     new_team = command.to_team.id if command.to_team else None
     if (conv.assignee_user_id, conv.assignee_team_id) == (new_user, new_team):

@@ -17,7 +17,7 @@ from server.domain.models import User
 from server.realtime.hub import EventHub, account_room, conversation_room, user_room
 from server.realtime.presence import Viewer
 from server.transports.auth import token_from_environ
-from server.workspace import Workspace
+from server.workspace import Workspace, expected_assignee
 
 log = structlog.get_logger(__name__)
 
@@ -211,6 +211,7 @@ class SocketGateway:
             user_id=data.get("user_id"),
             team_id=data.get("team_id"),
             idempotency_key=data.get("idempotency_key"),
+            expected=expected_assignee(data.get("expected")),
         )
         return {"conversation": conversation.to_dict()}
 

@@ -14,9 +14,7 @@ from tests.fixtures.server import LiveServer
 
 
 def _messages_of(agent: Any, conversation_id: str) -> list[dict[str, Any]]:
-    return [
-        e for e in agent.of_type("message.created") if e["conversation_id"] == conversation_id
-    ]
+    return [e for e in agent.of_type("message.created") if e["conversation_id"] == conversation_id]
 
 
 async def test_inbound_reaches_both_agents_and_assignment_moves_it_to_mine(
@@ -54,8 +52,10 @@ async def test_inbound_reaches_both_agents_and_assignment_moves_it_to_mine(
 
     for agent in (alice, bob):
         updates = await agent.wait_for(
-            lambda n, d: n == "conversation.updated"
-            and d["data"]["conversation"]["assignee_user_id"] == "usr_bob"
+            lambda n, d: (
+                n == "conversation.updated"
+                and d["data"]["conversation"]["assignee_user_id"] == "usr_bob"
+            )
         )
         assert "assignee_user_id" in updates[0]["data"]["changes"]
 
@@ -70,7 +70,7 @@ async def test_inbound_reaches_both_agents_and_assignment_moves_it_to_mine(
 async def test_reconnect_with_cursor_returns_exactly_the_missed_events(live: LiveServer) -> None:
     token = await live.token("alice")
     alice = await live.connect("alice", token)
-    _, first = await live.inbound("dave@example.com", "hello", "d-0")
+    await live.inbound("dave@example.com", "hello", "d-0")
     seen = await alice.wait_for(lambda n, d: n == "message.created")
     cursor = seen[-1]["cursor"]
     await alice.client.disconnect()
@@ -94,10 +94,16 @@ async def test_reconnect_with_cursor_returns_exactly_the_missed_events(live: Liv
     assert cursors[0] > cursor and ack["cursor"] == cursors[-1]
     for sender in ("dave@example.com", "erin@example.com"):
         texts = [
-            e["data"]["message"]["text"] for e in created if e["data"]["message"]["text"].startswith(sender)
+            e["data"]["message"]["text"]
+            for e in created
+            if e["data"]["message"]["text"].startswith(sender)
         ]
         assert texts == [f"{sender} #{i}" for i in range(25)]
-        seqs = [e["seq"] for e in events if e["data"].get("message", {}).get("text", "").startswith(sender)]
+        seqs = [
+            e["seq"]
+            for e in events
+            if e["data"].get("message", {}).get("text", "").startswith(sender)
+        ]
         assert seqs == list(range(seqs[0], seqs[0] + 25))
 
     # Nothing missed, nothing twice: resuming again from the new cursor yields nothing.
@@ -138,7 +144,9 @@ async def test_a_send_retried_with_one_idempotency_key_is_stored_and_delivered_o
     await asyncio.sleep(0.2)
     statuses = [e for e in alice.of_type("message.status") if e["data"]["message_id"] in ids]
     assert len(statuses) == 1
-    created = [e for e in _messages_of(alice, conversation_id) if e["data"]["message"]["text"] == "On it!"]
+    created = [
+        e for e in _messages_of(alice, conversation_id) if e["data"]["message"]["text"] == "On it!"
+    ]
     assert len(created) == 1
 
 
@@ -188,7 +196,9 @@ async def test_an_agent_not_authorized_on_an_account_can_neither_see_nor_act(
     assert {e["account_id"] for e in ack["events"]} == {"acc_other"}
 
     alice_token = await live.token("alice")
-    _, history = await live.api("GET", f"/api/conversations/{shop_conversation}/messages", alice_token)
+    _, history = await live.api(
+        "GET", f"/api/conversations/{shop_conversation}/messages", alice_token
+    )
     assert [m["text"] for m in history["messages"] if m["kind"] != "system"] == ["private to Shop"]
 
 
@@ -211,8 +221,16 @@ async def test_bad_socket_commands_get_clear_errors_and_change_nothing(live: Liv
         ("message.send", "not an object", "invalid"),
         ("message.send", {"conversation_id": "cnv_missing", "text": "x"}, "not_found"),
         ("message.send", {"conversation_id": conversation_id, "text": ""}, "invalid"),
-        ("conversation.status", {"conversation_id": conversation_id, "status": "exploded"}, "invalid"),
-        ("conversation.assign", {"conversation_id": conversation_id, "user_id": "usr_nobody"}, "not_found"),
+        (
+            "conversation.status",
+            {"conversation_id": conversation_id, "status": "exploded"},
+            "invalid",
+        ),
+        (
+            "conversation.assign",
+            {"conversation_id": conversation_id, "user_id": "usr_nobody"},
+            "not_found",
+        ),
         ("resume", {"cursor": "yesterday"}, "invalid"),
     ]
     for command, payload, code in cases:
@@ -272,9 +290,13 @@ async def test_a_crashing_conversation_actor_restarts_from_the_store(
         return await real_commit(write)
 
     monkeypatch.setattr(store, "commit", flaky_commit)
-    ack = await alice.call("message.send", {"conversation_id": conversation_id, "text": "first try"})
+    ack = await alice.call(
+        "message.send", {"conversation_id": conversation_id, "text": "first try"}
+    )
     assert ack["ok"] is False and ack["error"]["code"] == "unavailable"
-    ack = await alice.call("message.send", {"conversation_id": conversation_id, "text": "second try"})
+    ack = await alice.call(
+        "message.send", {"conversation_id": conversation_id, "text": "second try"}
+    )
     assert ack["ok"], ack
     token = await live.token("alice")
     _, history = await live.api("GET", f"/api/conversations/{conversation_id}/messages", token)
@@ -306,13 +328,48 @@ async def test_a_crash_loop_escalates_and_is_logged(
         answers = []
         for i in range(10):
             answers.append(
-                await alice.call("message.send", {"conversation_id": conversation_id, "text": f"try {i}"})
+                await alice.call(
+                    "message.send", {"conversation_id": conversation_id, "text": f"try {i}"}
+                )
             )
     assert all(a["ok"] is False and a["error"]["code"] == "unavailable" for a in answers)
     spec = live.server.conversations  # max_restarts=5: the 6th crash escalates
     assert attempts["n"] == 6, "no more restarts after the escalation: no spinning"
     assert not spec.is_active(conversation_id)
-    assert any(entry["event"] == "actor.escalated" and entry["log_level"] == "error" for entry in logs)
+    assert any(
+        entry["event"] == "actor.escalated" and entry["log_level"] == "error" for entry in logs
+    )
     # Other conversations are untouched.
     status, _ = await live.inbound("other@example.com", "unaffected", "o-1")
     assert status == 201
+
+
+async def test_two_agents_assigning_at_the_same_instant_get_one_winner_and_one_conflict(
+    live: LiveServer,
+) -> None:
+    alice = await live.connect("alice")
+    admin = await live.connect("admin")
+    _, first = await live.inbound("nia@example.com", "who takes me?", "n-1")
+    conversation_id = first["conversation_id"]
+    unassigned = {"user_id": None, "team_id": None}
+    answers = await asyncio.gather(
+        alice.call(
+            "conversation.assign",
+            {"conversation_id": conversation_id, "user_id": "usr_alice", "expected": unassigned},
+        ),
+        admin.call(
+            "conversation.assign",
+            {"conversation_id": conversation_id, "user_id": "usr_bob", "expected": unassigned},
+        ),
+    )
+    winners = [a for a in answers if a["ok"]]
+    losers = [a for a in answers if not a["ok"]]
+    assert len(winners) == 1 and len(losers) == 1, answers
+    assert losers[0]["error"]["code"] == "assignment_conflict"
+    winner = winners[0]["conversation"]["assignee_user_id"]
+    token = await live.token("admin")
+    _, detail = await live.api("GET", f"/api/conversations/{conversation_id}", token)
+    assert detail["conversation"]["assignee_user_id"] == winner
+    for agent in (alice, admin):
+        updates = await agent.wait_for(lambda n, d: n == "conversation.updated")
+        assert [u["data"]["conversation"]["assignee_user_id"] for u in updates] == [winner]
