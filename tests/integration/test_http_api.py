@@ -220,6 +220,20 @@ async def test_bad_requests_are_refused_clearly_and_nothing_is_stored(env: Env) 
     status, data = await env.call("POST", "/api/tags", "admin", raw=big)
     assert status == 413 and data["error"]["code"] == "too_large"
 
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: the read is capped
+        yield b'{"name": "x", "description": "'
+        for _ in range(20):
+            yield b"y" * 65_536
+        yield b'"}'
+
+    response = await env.client.post(
+        "/api/tags",
+        data=chunked(),
+        headers={"Authorization": f"Bearer {env.tokens['admin']}"},
+    )
+    assert response.status == 413
+    assert (await response.json())["error"]["code"] == "too_large"
+
     form = aiohttp.FormData()
     form.add_field("file", b"z" * (MAX_UPLOAD + 1), filename="big.bin")
     response = await env.client.post(
