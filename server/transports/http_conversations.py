@@ -21,6 +21,7 @@ from server.transports.http_common import (
     query_list,
     string_or_none,
 )
+from server.workspace import expected_assignee
 
 UPLOAD_CHUNK = 256 * 1024
 THEN = ("resolve", "pending", "reopen")
@@ -180,6 +181,7 @@ async def assign(request: web.Request) -> web.Response:
         user_id=string_or_none(data, "user_id", 128),
         team_id=string_or_none(data, "team_id", 128),
         idempotency_key=_key(data),
+        expected=expected_assignee(data.get("expected")),
     )
     return json_response({"conversation": conversation.to_dict()})
 
