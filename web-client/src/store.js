@@ -383,13 +383,18 @@ function joinConversation(id) {
   });
 }
 
-async function loadDetail(id) {
+export async function loadDetail(id) {
   try {
     const res = await get(`/api/conversations/${encodeURIComponent(id)}`);
     absorbConversationPayload(res);
+    if (state.threads[id] && state.threads[id].detailError) setThread(id, { detailError: null });
   } catch (e) {
-    if (e.status === 404 && state.selectedId === id) {
+    if (state.selectedId !== id) return;
+    if (e.status === 404) {
       setThread(id, { error: 'This conversation does not exist or you cannot see it.', loading: false });
+    } else if (!state.convs[id]) {
+      // Without the conversation record the header cannot be drawn: say so, offer a retry.
+      setThread(id, { detailError: `Could not load this conversation: ${e.message}` });
     }
   }
 }

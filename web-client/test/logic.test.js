@@ -171,7 +171,7 @@ describe('thread merging', () => {
     ms = mergeMessages(ms, [{ id: 'tmp', pending: true, client_key: 'k', created_at: 5 }]);
     ms = mergeMessages(ms, [{ id: 'm3', seq: 3, created_at: 3 }]);
     expect(ms.map((m) => m.id)).toEqual(['m1', 'm3', 'tmp']);
-    ms = mergeMessages(ms, [{ id: 'm2', seq: 2, client_key: 'k', created_at: 2, status: 'queued' }]);
+    ms = mergeMessages(ms, [{ id: 'm2', seq: 2, client_key: 'usr_1:k', created_at: 2, status: 'queued' }]);
     expect(ms.map((m) => m.id)).toEqual(['m1', 'm2', 'm3']);
   });
   it('never rolls a delivery status back', () => {

@@ -203,7 +203,15 @@ function Toasts({ toasts }) {
 
 function Shell({ s }) {
   const [dialog, setDialog] = useState(null);
-  const [detailsOpen, setDetailsOpen] = useState(() => window.innerWidth >= 1200);
+  const [detailsOpen, setDetailsOpen] = useState(() => window.innerWidth >= 1280);
+  useEffect(() => {
+    // The details panel sits beside the thread on wide screens and over it on narrow ones:
+    // open it by default only where it does not cover the conversation.
+    const mq = window.matchMedia('(min-width: 1280px)');
+    const onChange = () => setDetailsOpen(mq.matches);
+    mq.addEventListener('change', onChange);
+    return () => mq.removeEventListener('change', onChange);
+  }, []);
   const conv = s.selectedId ? s.convs[s.selectedId] : null;
   return (
     <div class="app" data-testid="app">

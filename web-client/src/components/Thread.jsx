@@ -1,7 +1,7 @@
 import { Fragment } from 'preact';
 import { useEffect, useLayoutEffect, useRef } from 'preact/hooks';
 import { CHANNEL_LABELS, activeTypers, formatDay, formatFull, joinNames, sameDay } from '../lib/logic.js';
-import { loadOlder, loadThread, selectConversation } from '../store.js';
+import { loadDetail, loadOlder, loadThread, selectConversation } from '../store.js';
 import { AssigneeSelect, CustomerSection, SnoozeMenu, StatusButtons, TagEditor } from './Actions.jsx';
 import { Composer } from './Composer.jsx';
 import { StatusBadge, displayName } from './ConversationList.jsx';
@@ -20,9 +20,14 @@ export function Thread({ s, id, conv, detailsOpen, setDetailsOpen }) {
   if (!conv) {
     return (
       <div class="thread thread-loading" data-testid="thread">
-        {thread.error ? (
-          <div class="thread-error" role="alert">
-            {thread.error}{' '}
+        {thread.error || thread.detailError ? (
+          <div class="thread-error" role="alert" data-testid="thread-error">
+            {thread.error || thread.detailError}{' '}
+            {thread.error ? null : (
+              <button type="button" class="btn btn-link" onClick={() => loadDetail(id)}>
+                Try again
+              </button>
+            )}{' '}
             <button type="button" class="btn btn-link" onClick={() => selectConversation(null)}>
               Close
             </button>

@@ -301,13 +301,19 @@ export function mergeMessages(existing, incoming) {
   for (const m of incoming) {
     let idx = out.findIndex((x) => x.id === m.id);
     if (idx < 0 && m.client_key) {
-      idx = out.findIndex((x) => x.pending && x.client_key === m.client_key);
+      idx = out.findIndex((x) => x.pending && sameClientKey(x.client_key, m.client_key));
     }
     if (idx >= 0) out[idx] = mergeMessage(out[idx], m);
     else out.push(m);
   }
   out.sort(messageOrder);
   return out;
+}
+
+/** The server stores an agent's idempotency key as `<user id>:<key>`. */
+export function sameClientKey(local, stored) {
+  if (!local || !stored) return false;
+  return stored === local || stored.endsWith(`:${local}`);
 }
 
 const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 4 };

@@ -1,0 +1,442 @@
+"""The agents' web client in headless Chromium against the real demo server.
+
+Each test makes its own conversations (fresh contact ids) so they do not depend on each other;
+they share one server process per module. Screenshots of the main screens land in
+docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Inbound, ServerProcess
+
+pytestmark = pytest.mark.browser
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+expect.set_options(timeout=10_000)
+
+DESKTOP = {"width": 1280, "height": 800}
+TABLET = {"width": 820, "height": 1100}
+
+
+class Session:
+    """One agent's browser context, logged in."""
+
+    def __init__(
+        self, browser: Any, server: ServerProcess, creds: dict[str, str], viewport: dict[str, int]
+    ):
+        self.context = browser.new_context(viewport=viewport, base_url=server.url)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+        def on_dialog(dialog: Any) -> None:
+            self.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        self.page.on("dialog", on_dialog)
+        self.page.goto("/")
+        self.page.get_by_test_id("login-email").fill(creds["email"])
+        self.page.get_by_test_id("login-password").fill(creds["password"])
+        self.page.get_by_test_id("login-submit").click()
+        expect(self.page.get_by_test_id("app")).to_be_visible()
+        self.user_id: str = self.page.evaluate("window.__conv.getState().me.id")
+
+    def row(self, conversation_id: str) -> Any:
+        return self.page.locator(
+            f'[data-testid="conversation-row"][data-conversation-id="{conversation_id}"]'
+        )
+
+    def show_tab(self, tab: str, status: str = "open") -> None:
+        self.page.get_by_test_id(f"tab-{tab}").click()
+        self.page.get_by_test_id("filter-status").select_option(status)
+
+    def open(self, conversation_id: str) -> None:
+        """Open a conversation from the All tab, as an agent would."""
+        self.show_tab("all")
+        self.row(conversation_id).click()
+        expect(self.page.get_by_test_id("thread")).to_have_attribute(
+            "data-conversation-id", conversation_id
+        )
+
+    @property
+    def composer(self) -> Any:
+        return self.page.get_by_test_id("composer-input")
+
+    @property
+    def messages(self) -> Any:
+        return self.page.get_by_test_id("message-list")
+
+    def close(self) -> None:
+        assert not self.errors, f"uncaught errors in the page: {self.errors}"
+        self.context.close()
+
+
+@pytest.fixture
+def sessions(browser: Any, server: ServerProcess) -> Iterator[Any]:
+    opened: list[Session] = []
+
+    def login(who: str, viewport: dict[str, int] = DESKTOP) -> Session:
+        creds = server.admin if who == "admin" else server.agent(who)
+        session = Session(browser, server, creds, viewport)
+        opened.append(session)
+        return session
+
+    yield login
+    for session in opened:
+        session.close()
+
+
+def _sender(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def test_login_rejects_a_wrong_password_and_the_session_survives_reload(
+    browser: Any, server: ServerProcess
+) -> None:
+    context = browser.new_context(viewport=DESKTOP, base_url=server.url)
+    page = context.new_page()
+    page.goto("/")
+    page.get_by_test_id("login-email").fill("alice@demo.test")
+    page.get_by_test_id("login-password").fill("not-the-password")
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("login-error")).to_be_visible()
+    page.get_by_test_id("login-password").fill(server.agent("alice")["password"])
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("me-name")).to_have_text("Alice Agent")
+    page.reload()
+    expect(page.get_by_test_id("me-name")).to_have_text("Alice Agent")
+    page.get_by_test_id("logout").click()
+    expect(page.get_by_test_id("login-form")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("login-form")).to_be_visible()
+    context.close()
+
+
+def test_two_agents_live_list_thread_assignment_and_typing(
+    sessions: Any, inbound: Inbound, screenshots: Path
+) -> None:
+    alice = sessions("alice")
+    bob = sessions("bob")
+    for agent in (alice, bob):
+        agent.show_tab("all")
+
+    sender = _sender("live")
+    conversation_id = inbound(sender, "Hello from the live test", name="Livia Tester")
+    for agent in (alice, bob):
+        expect(agent.row(conversation_id)).to_be_visible()
+        expect(agent.row(conversation_id)).to_contain_text("Livia Tester")
+        expect(agent.row(conversation_id)).to_contain_text("Hello from the live test")
+        # Newest activity first: the new conversation is at the top.
+        expect(agent.page.get_by_test_id("conversation-row").first).to_have_attribute(
+            "data-conversation-id", conversation_id
+        )
+
+    alice.row(conversation_id).click()
+    expect(alice.page.get_by_test_id("thread-title")).to_have_text("Livia Tester")
+    bob.row(conversation_id).click()
+    expect(bob.messages).to_contain_text("Hello from the live test")
+    expect(alice.page.get_by_test_id("viewing-indicator")).to_contain_text("Bob Agent is viewing")
+
+    inbound(sender, "A second message, live")
+    for agent in (alice, bob):
+        expect(agent.messages).to_contain_text("A second message, live")
+        expect(agent.row(conversation_id)).to_contain_text("A second message, live")
+
+    # Bob watches his own tab while Alice hands the conversation over.
+    bob.page.get_by_test_id("tab-mine").click()
+    expect(bob.row(conversation_id)).to_have_count(0)
+    assignee = alice.page.get_by_test_id("assignee-select")
+    assignee.select_option(f"u:{alice.user_id}")
+    expect(assignee).to_have_value(f"u:{alice.user_id}")
+    assignee.select_option(f"u:{bob.user_id}")
+    expect(assignee).to_have_value(f"u:{bob.user_id}")
+    expect(bob.row(conversation_id)).to_be_visible()
+    expect(bob.page.get_by_test_id("assignee-select")).to_have_value(f"u:{bob.user_id}")
+
+    bob.composer.click()
+    bob.composer.press_sequentially("Let me check that for you")
+    expect(alice.page.get_by_test_id("typing-indicator")).to_contain_text("Bob Agent is replying")
+    alice.page.screenshot(path=str(screenshots / "inbox-thread-open.png"))
+
+    # Sending ends the typing signal at once.
+    bob.composer.press("Enter")
+    expect(alice.messages).to_contain_text("Let me check that for you")
+    expect(alice.page.get_by_test_id("typing-indicator")).to_have_count(0)
+
+
+def test_send_keys_and_send_with_status(sessions: Any, inbound: Inbound) -> None:
+    conversation_id = inbound(_sender("keys"), "Can you help with my order?", name="Kira Keys")
+    admin = sessions("admin")
+    admin.open(conversation_id)
+    outbound = admin.page.locator('[data-testid="message"][data-kind="outbound"]')
+    composer = admin.composer
+
+    composer.click()
+    composer.press_sequentially("Sent with Enter")
+    composer.press("Enter")
+    expect(outbound).to_have_count(1)
+    expect(outbound.first).to_contain_text("Sent with Enter")
+    expect(composer).to_have_value("")
+    # The demo's webhook acknowledges the delivery: the tick moves past "queued".
+    expect(outbound.first.get_by_test_id("delivery-status")).to_have_attribute(
+        "data-status", re.compile("sent|delivered|read")
+    )
+
+    composer.press_sequentially("line one")
+    composer.press("Shift+Enter")
+    composer.press_sequentially("line two")
+    expect(composer).to_have_value("line one\nline two")
+    composer.press("Enter")
+    expect(outbound).to_have_count(2)
+
+    admin.page.get_by_test_id("open-settings").click()
+    admin.page.get_by_test_id("send-key-ctrl_enter").check()
+    admin.page.get_by_test_id("settings-save").click()
+    expect(admin.page.get_by_test_id("settings-dialog")).to_have_count(0)
+    try:
+        composer.click()
+        composer.press_sequentially("Sent with Ctrl+Enter")
+        composer.press("Enter")
+        expect(composer).to_have_value("Sent with Ctrl+Enter\n")
+        expect(outbound).to_have_count(2)
+        composer.press("Control+Enter")
+        expect(outbound).to_have_count(3)
+        expect(outbound.nth(2)).to_contain_text("Sent with Ctrl+Enter")
+
+        # The setting is the user's, so it survives a reload (and so does the session).
+        admin.page.reload()
+        expect(admin.page.get_by_test_id("thread")).to_be_visible()
+        composer.click()
+        composer.press_sequentially("Still Ctrl+Enter after reload")
+        composer.press("Enter")
+        expect(composer).to_have_value("Still Ctrl+Enter after reload\n")
+        composer.fill("")
+
+        # The send-menu shows which status actions apply right now.
+        composer.press_sequentially("Done, closing this")
+        admin.page.get_by_test_id("send-menu-button").click()
+        menu = admin.page.get_by_test_id("send-menu")
+        expect(menu.get_by_test_id("send-then-resolve")).not_to_have_attribute(
+            "aria-disabled", "true"
+        )
+        expect(menu.get_by_test_id("send-then-reopen")).to_have_attribute("aria-disabled", "true")
+        admin.page.keyboard.press("Escape")
+        expect(menu).to_have_count(0)
+
+        composer.press("Control+Shift+Enter")
+        expect(outbound).to_have_count(4)
+        expect(outbound.nth(3)).to_contain_text("Done, closing this")
+        expect(admin.page.get_by_test_id("thread")).to_have_attribute("data-status", "resolved")
+        expect(admin.page.get_by_test_id("reopen-button")).to_be_visible()
+    finally:
+        admin.page.get_by_test_id("open-settings").click()
+        admin.page.get_by_test_id("send-key-enter").check()
+        admin.page.get_by_test_id("settings-save").click()
+        expect(admin.page.get_by_test_id("settings-dialog")).to_have_count(0)
+
+    # Alt+Shift+Enter sends and reopens.
+    composer.click()
+    composer.press_sequentially("Reopening with a reply")
+    composer.press("Alt+Shift+Enter")
+    expect(outbound).to_have_count(5)
+    expect(admin.page.get_by_test_id("thread")).to_have_attribute("data-status", "open")
+
+
+def test_slash_opens_templates_filtered_as_you_type(
+    sessions: Any, inbound: Inbound, screenshots: Path
+) -> None:
+    conversation_id = inbound(_sender("tpl"), "Where is my quote?", name="Tara Template")
+    alice = sessions("alice")
+    alice.open(conversation_id)
+    composer = alice.composer
+    composer.click()
+    composer.press_sequentially("/qu")
+    picker = alice.page.get_by_test_id("template-picker")
+    expect(picker).to_be_visible()
+    options = picker.get_by_test_id("template-option")
+    expect(options).to_have_count(2)
+    expect(options.nth(0)).to_contain_text("Quick thanks")
+    expect(options.nth(1)).to_contain_text("Quote ready")
+    expect(picker).not_to_contain_text("Order shipped")
+    alice.page.screenshot(path=str(screenshots / "composer-template-picker.png"))
+
+    composer.press("ArrowDown")
+    expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    composer.press("ArrowUp")
+    expect(options.nth(0)).to_have_attribute("aria-selected", "true")
+    composer.press("Enter")
+    expect(picker).to_have_count(0)
+    # Rendered by the server for this conversation: the contact's name is filled in.
+    expect(composer).to_have_value(re.compile(r"^Thanks Tara Template, we're on it"))
+    # Enter now sends the inserted text.
+    composer.press("Enter")
+    expect(alice.messages).to_contain_text("Thanks Tara Template, we're on it")
+
+    # A label matches too ("Greetings" is the label of "Quick thanks" and "Welcome").
+    composer.press_sequentially("/gre")
+    expect(options.first).to_contain_text("Quick thanks")
+    composer.press("Escape")
+    expect(picker).to_have_count(0)
+    expect(composer).to_have_value("/gre")
+
+
+def test_actions_notes_tags_snooze_attachments_and_new_conversation(
+    sessions: Any, inbound: Inbound
+) -> None:
+    conversation_id = inbound(_sender("act"), "Please tag me", name="Axel Actions")
+    alice = sessions("alice")
+    alice.open(conversation_id)
+    page = alice.page
+    if not page.get_by_test_id("details").is_visible():
+        page.get_by_test_id("toggle-details").click()
+
+    # Private note.
+    page.get_by_test_id("note-toggle").click()
+    alice.composer.click()
+    alice.composer.press_sequentially("Internal: VIP customer")
+    alice.composer.press("Enter")
+    note = page.locator('[data-testid="message"][data-kind="note"]')
+    expect(note).to_contain_text("Internal: VIP customer")
+    expect(note).to_contain_text("Private note")
+    page.get_by_test_id("note-toggle").click()
+
+    # Tags: an existing one, and one created inline.
+    tag_name = f"e2e-{uuid.uuid4().hex[:6]}"
+    page.get_by_test_id("add-tag").click()
+    page.get_by_test_id("tag-input").fill("Urg")
+    page.get_by_test_id("tag-input").press("Enter")
+    page.get_by_test_id("tag-input").fill(tag_name)
+    expect(page.get_by_test_id("tag-create")).to_contain_text(tag_name)
+    page.get_by_test_id("tag-input").press("Enter")
+    page.keyboard.press("Escape")
+    details = page.get_by_test_id("details")
+    expect(details.get_by_test_id("tag-pill")).to_have_count(2)
+    expect(details).to_contain_text("Urgent")
+    expect(details).to_contain_text(tag_name)
+
+    # Attachments: too large is refused before upload; a small image uploads and shows inline.
+    drop = """([name, size, type]) => {
+        const dt = new DataTransfer();
+        const bytes = size > 1000 ? new Uint8Array(size) : Uint8Array.from(atob(
+          'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
+        ), (c) => c.charCodeAt(0));
+        dt.items.add(new File([bytes], name, { type }));
+        const target = document.querySelector('[data-testid="composer"]');
+        target.dispatchEvent(new DragEvent('dragenter', { dataTransfer: dt, bubbles: true }));
+        target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true }));
+    }"""
+    page.evaluate(drop, ["huge.bin", 26 * 1024 * 1024, "application/octet-stream"])
+    expect(page.get_by_test_id("file-error")).to_contain_text("25 MB")
+    expect(page.get_by_test_id("attachment-chip")).to_have_count(0)
+    page.evaluate(drop, ["pixel.png", 0, "image/png"])
+    expect(page.get_by_test_id("attachment-chip")).to_have_attribute("data-state", "done")
+    alice.composer.press_sequentially("Here is the picture")
+    alice.composer.press("Enter")
+    expect(page.get_by_test_id("attachment-image")).to_be_visible()
+
+    # Snooze, then reopen.
+    page.get_by_test_id("snooze-button").click()
+    page.get_by_test_id("snooze-1h").click()
+    expect(page.get_by_test_id("thread")).to_have_attribute("data-status", "snoozed")
+    page.get_by_test_id("reopen-button").first.click()
+    expect(page.get_by_test_id("thread")).to_have_attribute("data-status", "open")
+
+    # Link a customer by search.
+    page.get_by_test_id("link-customer").click()
+    page.get_by_test_id("customer-search").fill("North")
+    page.get_by_test_id("customer-result").first.click()
+    expect(page.get_by_test_id("linked-customer")).to_have_text("Northwind Traders")
+    expect(page.get_by_test_id("thread-title")).to_have_text("Northwind Traders")
+
+    # Start a new conversation with the + button.
+    recipient = _sender("new")
+    page.get_by_test_id("new-conversation").click()
+    page.get_by_test_id("new-to").fill(recipient)
+    page.get_by_test_id("new-name").fill("Nora Newconv")
+    page.get_by_test_id("new-text").fill("Hello, we are reaching out first")
+    page.get_by_test_id("new-submit").click()
+    expect(page.get_by_test_id("new-conversation-dialog")).to_have_count(0)
+    expect(page.get_by_test_id("thread-title")).to_have_text("Nora Newconv")
+    expect(alice.messages).to_contain_text("Hello, we are reaching out first")
+
+
+def test_html_email_renders_sandboxed_without_running_scripts(
+    sessions: Any, inbound: Inbound
+) -> None:
+    html = (
+        "<p>Hello <b>rich</b> world</p>"
+        "<script>window.top.__pwned = 'script'; parent.__pwned = 'script'; alert('script')</script>"
+        "<img src=\"x\" onerror=\"window.top.__pwned='onerror'; alert('onerror')\">"
+        "<a href=\"javascript:alert('link')\">click</a>"
+    )
+    conversation_id = inbound(_sender("html"), "Hello rich world", name="Hana Html", html=html)
+    alice = sessions("alice")
+    alice.open(conversation_id)
+    frame_el = alice.page.get_by_test_id("email-frame")
+    expect(frame_el).to_be_visible()
+    assert frame_el.get_attribute("sandbox") == ""
+    srcdoc = frame_el.get_attribute("srcdoc") or ""
+    assert "default-src 'none'; img-src data: https: cid:; style-src 'unsafe-inline'" in srcdoc
+    frame = alice.page.frame_locator('[data-testid="email-frame"]')
+    expect(frame.locator("b")).to_have_text("rich")
+    frame.locator("a").click()
+    alice.page.wait_for_timeout(1000)
+    assert alice.page.evaluate("window.__pwned") is None
+    assert alice.dialogs == []
+
+
+def test_reconnects_and_catches_up_after_a_server_restart(
+    sessions: Any, server: ServerProcess, inbound: Inbound, screenshots: Path
+) -> None:
+    sender = _sender("restart")
+    conversation_id = inbound(sender, "Before the restart", name="Rita Restart")
+    alice = sessions("alice")
+    alice.show_tab("all")
+    alice.open(conversation_id)
+    expect(alice.messages).to_contain_text("Before the restart")
+    alice.page.evaluate("window.__samePage = 'yes'")
+    banner = alice.page.get_by_test_id("reconnecting-banner")
+    expect(banner).to_have_count(0)
+
+    stopped_at = time.monotonic()
+    server.stop()
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("Reconnecting")
+    alice.page.screenshot(path=str(screenshots / "reconnecting-banner.png"))
+    time.sleep(max(0.0, 5.0 - (time.monotonic() - stopped_at)))
+    server.start()
+
+    inbound(sender, "Sent while you were away")
+    other = inbound(_sender("restart-new"), "A new conversation after the restart", name="Nils New")
+    expect(alice.messages).to_contain_text("Sent while you were away", timeout=20_000)
+    expect(alice.row(other)).to_be_visible()
+    expect(banner).to_have_count(0)
+    assert alice.page.evaluate("window.__samePage") == "yes", "the page was reloaded"
+
+    # Still live after the reconnect.
+    inbound(sender, "And live again")
+    expect(alice.messages).to_contain_text("And live again")
+
+
+def test_tablet_width_is_usable(sessions: Any, inbound: Inbound, screenshots: Path) -> None:
+    conversation_id = inbound(_sender("tablet"), "Testing on a tablet", name="Tom Tablet")
+    alice = sessions("alice", TABLET)
+    alice.show_tab("all")
+    alice.open(conversation_id)
+    expect(alice.row(conversation_id)).to_be_visible()
+    expect(alice.composer).to_be_visible()
+    expect(alice.page.get_by_test_id("assignee-select")).to_be_visible()
+    overflow = alice.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"page scrolls sideways by {overflow}px at 820px"
+    alice.page.screenshot(path=str(screenshots / "tablet-820.png"))
