@@ -14,13 +14,15 @@ from server.app import build_app
 def main(argv: list[str] | None = None) -> int:
     settings = config.parse(argv)
     logs.configure(settings.log_format, settings.log_level)
-    if settings.mongodb_url or settings.redis_url:
-        print(
-            "Cluster mode (MONGODB_URL + REDIS_URL) is not available in this build yet; "
-            "unset both to run the embedded single-node server.",
-            file=sys.stderr,
-        )
-        return 2
+    if settings.cluster:
+        from server.cluster.node import ClusterConfigError, check_reachable, check_settings
+
+        try:
+            check_settings(settings)
+            asyncio.run(check_reachable(settings))
+        except ClusterConfigError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     try:
         import uvloop
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
@@ -27,20 +27,26 @@ from server.config import Settings
 from server.domain import commands as c
 from server.domain.conversation import Notification
 from server.domain.models import ChannelAccount, Conversation
-from server.realtime.hub import EventHub, account_room, user_room
-from server.realtime.presence import LocalPresence
+from server.realtime.hub import Bus, EventHub, account_room, user_room
+from server.realtime.presence import LocalPresence, Presence
 from server.store.base import Store
 from server.store.sqlite import SqliteStore
 from server.transports import http_api
 from server.transports.api_channel import ApiChannel
 from server.transports.base import Channel
 from server.transports.socketio_gateway import SocketGateway, create_server
-from server.workspace import Workspace
+from server.workspace import Asker, Workspace
+
+if TYPE_CHECKING:
+    from server.cluster.node import ClusterNode
 
 log = structlog.get_logger(__name__)
 
 SNOOZE_SWEEP_EVERY = 30.0  # seconds; precise timers do the work, the sweep catches the rest
 OUTBOX_SWEEP_EVERY = 30.0
+# In a cluster a reply may be queued on a node that does not hold the account's outbox lease;
+# the holder's sweep picks it up, so it runs often there.
+CLUSTER_OUTBOX_SWEEP_EVERY = 1.0
 EVENT_TRIM_EVERY = 600.0
 
 SERVER_KEY = web.AppKey("server", object)
@@ -59,7 +65,7 @@ OUTBOX_SPEC = ActorSpec(mailbox_size=100, idle_timeout=600.0)
 class Server:
     settings: Settings
     store: Store
-    hub: EventHub
+    hub: Bus
     timers: Timers
     conversations: ActorSystem
     accounts: ActorSystem
@@ -68,6 +74,7 @@ class Server:
     gateway: SocketGateway
     channels: dict[str, Channel]
     blobs: FileBlobStore
+    cluster: ClusterNode | None = None
     started_at: float = field(default_factory=time.time)
     ready: bool = False
     draining: bool = False
@@ -113,7 +120,9 @@ class Server:
                 await self.outboxes.tell(account.id, Kick())
         finally:
             self.timers.schedule(
-                "outbox-sweep", time.time() + OUTBOX_SWEEP_EVERY, self._sweep_outboxes
+                "outbox-sweep",
+                time.time() + (CLUSTER_OUTBOX_SWEEP_EVERY if self.cluster else OUTBOX_SWEEP_EVERY),
+                self._sweep_outboxes,
             )
 
     async def _trim_events(self) -> None:
@@ -129,6 +138,8 @@ class Server:
         await self.store.open()
         await self.workspace.load()
         self.hub.start()
+        if self.cluster is not None:
+            await self.cluster.start(self.timers)
         now = time.time()
         self.timers.schedule("snooze-sweep", now, self._sweep_snoozes)
         self.timers.schedule("outbox-sweep", now, self._sweep_outboxes)
@@ -153,6 +164,8 @@ class Server:
         await self.hub.aclose()
         for channel in self.channels.values():
             await channel.aclose()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.store.close()
         log.info("server.stopped")
 
@@ -163,10 +176,18 @@ def make_store(settings: Settings) -> Store:
 
 
 def build_server(settings: Settings, sio: Any) -> Server:
-    store = make_store(settings)
-    hub = EventHub()
+    cluster: ClusterNode | None = None
+    store: Store
+    hub: Bus
+    presence: Presence
+    if settings.cluster:
+        from server.cluster.node import make_cluster_node
+
+        cluster = make_cluster_node(settings)
+        store, hub, presence = cluster.store, cluster.bus, cluster.presence
+    else:
+        store, hub, presence = make_store(settings), EventHub(), LocalPresence()
     timers = Timers()
-    presence = LocalPresence()
     channels: dict[str, Channel] = {"api": ApiChannel()}
     holder: dict[str, Server] = {}
 
@@ -189,6 +210,11 @@ def build_server(settings: Settings, sio: Any) -> Server:
         CONVERSATION_SPEC,
         on_escalate=on_escalate("conversations"),
     )
+    asker: Asker = conversations
+    if cluster is not None:
+        router = cluster.attach(conversations)
+        conversation_deps.on_stopped = router.on_stopped
+        asker = router
     accounts = ActorSystem(
         "accounts",
         lambda key: AccountActor(key, store, lambda a: holder["server"].account_changed(a)),
@@ -197,13 +223,14 @@ def build_server(settings: Settings, sio: Any) -> Server:
     )
 
     async def report(conversation_id: str, command: c.ReportDelivery) -> Any:
-        return await conversations.ask(conversation_id, command, timeout=10.0)
+        return await asker.ask(conversation_id, command, timeout=10.0)
 
     outbox_deps = OutboxDeps(
         store=store,
         channels=channels,
         report=report,
         retry_at=lambda account_id, when: holder["server"].outbox_ready(account_id, when),
+        may_deliver=cluster.may_deliver_outbox if cluster is not None else None,
     )
     outboxes = ActorSystem(
         "outboxes",
@@ -212,7 +239,15 @@ def build_server(settings: Settings, sio: Any) -> Server:
         on_escalate=on_escalate("outboxes"),
     )
     blobs = FileBlobStore(settings.data_dir / "blobs")
-    workspace = Workspace(store, conversations, accounts, hub, presence, attachments=blobs)
+    workspace = Workspace(
+        store,
+        asker,
+        accounts,
+        hub,
+        presence,
+        attachments=blobs,
+        log=cluster.bus if cluster is not None else None,
+    )
     gateway = SocketGateway(sio, workspace, hub)
     server = Server(
         settings=settings,
@@ -226,6 +261,7 @@ def build_server(settings: Settings, sio: Any) -> Server:
         gateway=gateway,
         channels=channels,
         blobs=blobs,
+        cluster=cluster,
     )
     holder["server"] = server
     return server
@@ -259,6 +295,10 @@ def build_app(settings: Settings) -> web.Application:
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if server.cluster is not None and server.cluster.router is not None:
+        from server.cluster import internal_api
+
+        internal_api.register(app, server.cluster.router, settings.cluster_secret)
     _serve_web_client(app, settings.web_root)
     if settings.demo:
         from server.demo import register_routes

@@ -23,7 +23,14 @@ class Settings:
     max_upload: int = 25 * 1_048_576
     web_root: Path = Path(__file__).resolve().parent.parent / "web-client" / "dist"
     drain_timeout: float = 8.0
+    node_id: str = ""  # cluster: defaults to <hostname>:<port>
+    internal_url: str = ""  # cluster: how other nodes reach this one; defaults to http://host:port
+    cluster_secret: str = ""  # cluster: signs node-to-node requests
     event_retention: int = 200_000  # events kept for resume
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.mongodb_url or self.redis_url)
 
     @property
     def database_path(self) -> Path:
@@ -64,6 +71,8 @@ def parse(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--log-level", default=env.get("CONV_LOG_LEVEL", "info"))
     parser.add_argument("--mongodb-url", default=env.get("MONGODB_URL", ""))
     parser.add_argument("--redis-url", default=env.get("REDIS_URL", ""))
+    parser.add_argument("--node-id", default=env.get("CONV_NODE_ID", ""))
+    parser.add_argument("--internal-url", default=env.get("CONV_INTERNAL_URL", ""))
     args = parser.parse_args(argv)
     return Settings(
         host=args.host,
@@ -75,4 +84,7 @@ def parse(argv: list[str] | None = None) -> Settings:
         log_level=args.log_level,
         mongodb_url=args.mongodb_url,
         redis_url=args.redis_url,
+        node_id=args.node_id,
+        internal_url=args.internal_url,
+        cluster_secret=env.get("CONV_CLUSTER_SECRET", ""),
     )

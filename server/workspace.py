@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -55,7 +55,8 @@ from server.domain.models import (
     new_id,
 )
 from server.domain.passwords import verify_password
-from server.realtime.hub import EventHub
+from server.realtime.event_log import EventLog, StoreEventLog
+from server.realtime.hub import Bus
 from server.realtime.presence import Presence
 from server.store.base import InboxQuery, SearchHit, Store
 from server.transports.base import Inbound
@@ -72,6 +73,13 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class Asker(Protocol):
+    """Runs a command on a conversation's actor: the local ActorSystem, or in cluster mode
+    the router that finds the node owning it."""
+
+    async def ask(self, key: str, message: Any, timeout: float = 5.0) -> Any: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Resume:
     events: list[Event]
@@ -83,14 +91,16 @@ class Workspace:
     def __init__(
         self,
         store: Store,
-        conversations: ActorSystem,
+        conversations: Asker,
         accounts: ActorSystem,
-        hub: EventHub,
+        hub: Bus,
         presence: Presence,
         *,
         attachments: Any = None,
+        log: EventLog | None = None,
     ) -> None:
         self.store = store
+        self.log: EventLog = log or StoreEventLog(store)
         self.conversations = conversations
         self.accounts = accounts
         self.hub = hub
@@ -277,21 +287,19 @@ class Workspace:
         return rows
 
     async def resume(self, user: User, cursor: int) -> Resume:
-        oldest, newest = await self.store.event_bounds()
+        oldest, newest = await self.log.bounds()
         if cursor > newest:
             # A cursor from the future: the log was reset (a fresh data dir). Start over.
             return Resume([], newest, resync=True)
         if cursor < oldest:
             return Resume([], newest, resync=True)
-        events = await self.store.events_after(
-            cursor, self.visible_account_ids(user), RESUME_LIMIT + 1
-        )
+        events = await self.log.after(cursor, self.visible_account_ids(user), RESUME_LIMIT + 1)
         if len(events) > RESUME_LIMIT:
             return Resume([], newest, resync=True)
         return Resume(events, events[-1].cursor if events else max(cursor, newest))
 
     async def bootstrap(self, user: User) -> dict[str, Any]:
-        _, newest = await self.store.event_bounds()
+        _, newest = await self.log.bounds()
         return {
             "user": user.public(),
             "users": [u.public() for u in self.users()],

@@ -12,7 +12,7 @@ and must not count against the restart intensity.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,7 @@ class ConversationDeps:
     outbox_ready: Callable[[str], None]  # account id with new outbox items
     schedule_wake: Callable[[str, float], None]  # conversation id, when
     clock: Callable[[], float] = time.time
+    on_stopped: Callable[[str], Awaitable[None]] | None = None  # cluster: release the lease
 
 
 class ConversationActor(Actor):
@@ -54,6 +55,10 @@ class ConversationActor(Actor):
 
     async def on_start(self) -> None:
         self.state = await self.deps.store.conversation(self.id)
+
+    async def on_stop(self, reason: str) -> None:
+        if self.deps.on_stopped is not None:
+            await self.deps.on_stopped(self.id)
 
     async def handle_cast(self, message: Any) -> None:
         result = await self.handle_call(message)

@@ -46,6 +46,8 @@ class OutboxDeps:
     report: Callable[[str, c.ReportDelivery], Awaitable[Any]]  # conversation id, report
     retry_at: Callable[[str, float], None]  # account id, when
     clock: Callable[[], float] = time.time
+    # Cluster: only the node holding the account's outbox lease delivers (no double sends).
+    may_deliver: Callable[[str], Awaitable[bool]] | None = None
 
 
 class OutboxActor(Actor):
@@ -63,6 +65,8 @@ class OutboxActor(Actor):
 
     async def _deliver_due(self) -> None:
         store = self.deps.store
+        if self.deps.may_deliver is not None and not await self.deps.may_deliver(self.id):
+            return
         while True:
             account = await store.get(ChannelAccount, self.id)
             if account is None or account.status == AccountStatus.PAUSED:

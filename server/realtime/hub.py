@@ -31,12 +31,26 @@ def conversation_room(conversation_id: str) -> str:
 
 
 class Emitter(Protocol):
-    async def emit(self, event: str, data: Any, room: str) -> None: ...
+    async def emit(self, event: str, data: Any, room: str, skip_sid: str | None = None) -> None: ...
+
+
+class Bus(Protocol):
+    """What the writers and the gateway need from the event hub, in either mode."""
+
+    def attach(self, emitter: Emitter) -> None: ...
+
+    def publish(self, events: list[Event]) -> None: ...
+
+    def signal(self, name: str, payload: Any, room: str, skip_sid: str | None = None) -> None: ...
+
+    def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class EventHub:
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[tuple[str, Any, str]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, Any, str, str | None]] = asyncio.Queue()
         self._emitters: list[Emitter] = []
         self._task: asyncio.Task[None] | None = None
         self.published = 0
@@ -46,17 +60,17 @@ class EventHub:
 
     def publish(self, events: list[Event]) -> None:
         for event in events:
-            self._queue.put_nowait((event.type, event.wire(), account_room(event.account_id)))
+            self._queue.put_nowait((event.type, event.wire(), account_room(event.account_id), None))
         self.published += len(events)
 
-    def signal(self, name: str, payload: Any, room: str) -> None:
+    def signal(self, name: str, payload: Any, room: str, skip_sid: str | None = None) -> None:
         """An ephemeral event (typing, viewing, presence): not logged, not resumable."""
-        self._queue.put_nowait((name, payload, room))
+        self._queue.put_nowait((name, payload, room, skip_sid))
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="event-hub")
 
-    async def drain(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def drain(self, timeout: float = 5.0) -> None:
         """Wait until everything published so far has been handed to the emitters."""
         async with asyncio.timeout(timeout):
             await self._queue.join()
@@ -74,10 +88,10 @@ class EventHub:
 
     async def _run(self) -> None:
         while True:
-            name, payload, room = await self._queue.get()
+            name, payload, room, skip_sid = await self._queue.get()
             try:
                 for emitter in self._emitters:
-                    await emitter.emit(name, payload, room)
+                    await emitter.emit(name, payload, room, skip_sid)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -14,7 +14,7 @@ import structlog
 
 from server.domain.errors import DomainError, Invalid
 from server.domain.models import User
-from server.realtime.hub import EventHub, account_room, conversation_room, user_room
+from server.realtime.hub import Bus, account_room, conversation_room, user_room
 from server.realtime.presence import Viewer
 from server.transports.auth import token_from_environ
 from server.workspace import Workspace, expected_assignee
@@ -48,7 +48,7 @@ def create_server(**kwargs: Any) -> socketio.AsyncServer:
 
 
 class SocketGateway:
-    def __init__(self, sio: socketio.AsyncServer, workspace: Workspace, hub: EventHub) -> None:
+    def __init__(self, sio: socketio.AsyncServer, workspace: Workspace, hub: Bus) -> None:
         self.sio = sio
         self.workspace = workspace
         self.hub = hub
@@ -71,8 +71,8 @@ class SocketGateway:
             sio.on(name, self._command(name, handler))
         hub.attach(self)
 
-    async def emit(self, event: str, data: Any, room: str) -> None:
-        await self.sio.emit(event, data, room=room)
+    async def emit(self, event: str, data: Any, room: str, skip_sid: str | None = None) -> None:
+        await self.sio.emit(event, data, room=room, skip_sid=skip_sid)
 
     def connections(self) -> int:
         return len(self._users)
@@ -189,7 +189,7 @@ class SocketGateway:
             "typing": bool(data.get("typing", True)),
         }
         # To the whole account: agents with only the list open still see who is replying.
-        await self.sio.emit("typing", payload, room=account_room(account.id), skip_sid=sid)
+        self.hub.signal("typing", payload, account_room(account.id), skip_sid=sid)
         return {}
 
     async def _send(self, user: User, sid: str, data: dict[str, Any]) -> Ack:

@@ -1,0 +1,1 @@
+"""Cluster mode: several nodes on MongoDB + Redis. Nothing here is imported in embedded mode."""
