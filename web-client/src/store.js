@@ -53,6 +53,7 @@ function initialState() {
     typing: {},
     viewers: {},
     toasts: [],
+    announcement: '',
     clock: Date.now(),
   };
 }
@@ -99,6 +100,12 @@ export function toast(text, kind = 'info', opts = {}) {
   return id;
 }
 
+/** Say something to screen readers (a polite live region), without a visible toast. */
+export function announce(text) {
+  set({ announcement: '' });
+  setTimeout(() => set({ announcement: text }), 50);
+}
+
 export function dismissToast(id) {
   set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) }));
 }
@@ -130,6 +137,9 @@ function teardown() {
   }
   clearInterval(clockTimer);
   clockTimer = null;
+  clearInterval(typingOut.timer);
+  typingOut.timer = null;
+  typingOut.active = false;
   window.removeEventListener('hashchange', onHashChange);
 }
 
@@ -586,6 +596,12 @@ function resume(attempt) {
 }
 
 function online() {
+  if (state.everConnected) {
+    // Back from a drop: presence, users, tags and templates may have changed meanwhile.
+    get('/api/bootstrap')
+      .then((boot) => applyBootstrap(boot))
+      .catch(() => {});
+  }
   set({ connection: 'online', everConnected: true });
   if (state.selectedId) joinConversation(state.selectedId);
   retryFailedSends();
@@ -593,9 +609,6 @@ function online() {
 
 /** The server could not replay what we missed: reload what is on screen, quietly. */
 function resyncAll() {
-  get('/api/bootstrap')
-    .then((boot) => applyBootstrap(boot))
-    .catch(() => {});
   // Thread caches other than the open one may be stale: drop them.
   set((s) => ({ threads: s.selectedId && s.threads[s.selectedId] ? { [s.selectedId]: s.threads[s.selectedId] } : {} }));
   loadList({ silent: true });
@@ -636,20 +649,31 @@ const cid = (id) => encodeURIComponent(id);
 
 // --------------------------------------------------------------------------- typing
 
-const typingOut = { convId: null, active: false, lastSent: 0 };
+// While the composer holds text (and has focus) we say "typing" at most every 2 s and keep
+// saying it every 2 s, so others' indicators (which expire after ~6 s) stay up; send, blur,
+// clearing the text or leaving the conversation says "stopped" at once.
+const TYPING_EVERY = 2000;
+const typingOut = { convId: null, active: false, lastSent: 0, timer: null };
 
 export function composerActivity(convId, hasText) {
   if (!hasText) {
     stopTyping(convId);
     return;
   }
+  if (typingOut.active && typingOut.convId !== convId) stopTyping(typingOut.convId);
   const now = Date.now();
-  if (!typingOut.active || typingOut.convId !== convId || now - typingOut.lastSent >= 2000) {
-    if (typingOut.active && typingOut.convId !== convId) stopTyping(typingOut.convId);
+  if (!typingOut.active || now - typingOut.lastSent >= TYPING_EVERY) {
     typingOut.convId = convId;
     typingOut.active = true;
     typingOut.lastSent = now;
     emitQuiet('typing', { conversation_id: convId, typing: true });
+  }
+  if (!typingOut.timer) {
+    typingOut.timer = setInterval(() => {
+      if (!typingOut.active) return;
+      typingOut.lastSent = Date.now();
+      emitQuiet('typing', { conversation_id: typingOut.convId, typing: true });
+    }, TYPING_EVERY);
   }
 }
 
@@ -658,6 +682,8 @@ export function stopTyping(convId) {
     emitQuiet('typing', { conversation_id: typingOut.convId, typing: false });
     typingOut.active = false;
     typingOut.lastSent = 0;
+    clearInterval(typingOut.timer);
+    typingOut.timer = null;
   }
 }
 
@@ -754,7 +780,12 @@ export function assign(convId, { userId = null, teamId = null }) {
   return command('conversation.assign', { conversation_id: convId, ...body, idempotency_key: newKey() }, () =>
     post(`/api/conversations/${cid(convId)}/assign`, body),
   )
-    .then(convFrom)
+    .then((ack) => {
+      const conv = convFrom(ack);
+      const who = userId ? state.users[userId] && state.users[userId].name : teamId ? state.teams[teamId] && state.teams[teamId].name : null;
+      announce(who ? `Assigned to ${who}` : 'Unassigned');
+      return conv;
+    })
     .catch(fail('Could not assign'));
 }
 
@@ -762,7 +793,10 @@ export function setStatus(convId, status) {
   return command('conversation.status', { conversation_id: convId, status, idempotency_key: newKey() }, () =>
     post(`/api/conversations/${cid(convId)}/status`, { status }),
   )
-    .then(convFrom)
+    .then((ack) => {
+      announce(status === 'resolved' ? 'Conversation resolved' : status === 'open' ? 'Conversation reopened' : `Conversation marked ${status}`);
+      return convFrom(ack);
+    })
     .catch(fail('Could not change the status'));
 }
 
@@ -770,7 +804,10 @@ export function snooze(convId, preset) {
   return command('conversation.snooze', { conversation_id: convId, preset, idempotency_key: newKey() }, () =>
     post(`/api/conversations/${cid(convId)}/snooze`, { preset }),
   )
-    .then(convFrom)
+    .then((ack) => {
+      announce('Conversation snoozed');
+      return convFrom(ack);
+    })
     .catch(fail('Could not snooze'));
 }
 

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useDismiss } from '../hooks.js';
-import { SNOOZE_PRESETS, isOnline, snoozeUntil } from '../lib/logic.js';
+import { SNOOZE_PRESETS, snoozeUntil } from '../lib/logic.js';
 import { addTag, assign, linkCustomer, removeTag, searchCustomers, setStatus, snooze } from '../store.js';
 import { TagPill } from './ConversationList.jsx';
 import { Modal } from './Dialogs.jsx';
@@ -28,7 +28,6 @@ export function AssigneeSelect({ s, conv }) {
           {users.map((u) => (
             <option key={u.id} value={`u:${u.id}`}>
               {u.id === s.me.id ? `${u.name} (me)` : u.name}
-              {isOnline(s.presence[u.id]) ? ' ●' : ''}
             </option>
           ))}
         </optgroup>

@@ -164,7 +164,8 @@ function ConnectionBanner({ s }) {
         <div class="banner banner-warn" data-testid="reconnecting-banner">
           <IconWifiOff />
           <span>
-            <strong>Reconnecting…</strong> You are offline for a moment; anything that happens meanwhile will appear here by itself.
+            <strong>Reconnecting…</strong> The connection to the server was lost. Messages and changes made meanwhile will appear
+            as soon as it is back.
           </span>
           <span class="spinner spinner-small" aria-hidden="true" />
         </div>
@@ -235,6 +236,9 @@ function Shell({ s }) {
         </main>
       </div>
       <Toasts toasts={s.toasts} />
+      <div class="sr-only" aria-live="polite" data-testid="announcer">
+        {s.announcement}
+      </div>
       {dialog === 'settings' ? <SettingsDialog s={s} onClose={() => setDialog(null)} /> : null}
       {dialog === 'new' ? <NewConversationDialog s={s} onClose={() => setDialog(null)} /> : null}
     </div>

@@ -290,6 +290,7 @@ export function Composer({ s, conv }) {
         onInput={(e) => setDraft(e.currentTarget.value)}
         onKeyDown={onKeyDown}
         onBlur={() => stopTyping(conv.id)}
+        onFocus={() => text.trim() && composerActivity(conv.id, true)}
         onPaste={(e) => {
           if (e.clipboardData && e.clipboardData.files && e.clipboardData.files.length) {
             e.preventDefault();
