@@ -272,6 +272,11 @@ function LinkCustomerDialog({ conv, onClose }) {
   const [error, setError] = useState('');
   useEffect(() => {
     let cancelled = false;
+    if (!q.trim()) {
+      setResults([]);
+      setBusy(false);
+      return undefined;
+    }
     setBusy(true);
     const t = setTimeout(() => {
       searchCustomers(q.trim())
@@ -311,7 +316,11 @@ function LinkCustomerDialog({ conv, onClose }) {
         />
       </label>
       <div aria-live="polite" class="muted small">
-        {busy ? 'Searching…' : error || `${results.length} customer${results.length === 1 ? '' : 's'}`}
+        {!q.trim()
+          ? 'Type a customer or branch name.'
+          : busy
+            ? 'Searching…'
+            : error || `${results.length} customer${results.length === 1 ? '' : 's'} found`}
       </div>
       <ul class="result-list" data-testid="customer-results">
         {results.map((c) => (

@@ -97,7 +97,7 @@ export function MessageItem({ m, tz, convId }) {
   const sender = (m.sender && m.sender.name) || (kind === 'inbound' ? 'Contact' : 'Agent');
   return (
     <li
-      class={`msg msg-${kind} ${m.pending ? 'is-pending' : ''} ${m.sendState === 'error' ? 'is-error' : ''}`}
+      class={`msg msg-${kind} ${m.html ? 'has-html' : ''} ${m.pending ? 'is-pending' : ''} ${m.sendState === 'error' ? 'is-error' : ''}`}
       data-testid="message"
       data-kind={kind}
       data-message-id={m.id}
