@@ -7,6 +7,7 @@ branch in `_make`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -14,28 +15,36 @@ import pytest
 
 from server.store.base import Store
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "mongo"]
 
 
-def _make(backend: str, tmp_path: Path) -> Store:
+def _make(backend: str, tmp_path: Path, mongo_url: str | None, database: str) -> Store:
     if backend == "sqlite":
         from server.store.sqlite import SqliteStore
 
         # A not-yet-existing directory: the store creates it.
         return SqliteStore(str(tmp_path / "data" / "store.sqlite3"))
+    if backend == "mongo":
+        from server.store.mongo import MongoStore
+
+        assert mongo_url is not None
+        return MongoStore(mongo_url, database=database)
     raise ValueError(f"unknown store backend {backend!r}")
 
 
 class StoreHandle:
     """Owns the store under test so a test can close and reopen it."""
 
-    def __init__(self, backend: str, tmp_path: Path) -> None:
+    def __init__(self, backend: str, tmp_path: Path, mongo_url: str | None = None) -> None:
         self.backend = backend
         self.tmp_path = tmp_path
+        self.mongo_url = mongo_url
+        # A fresh database per test (mongo): tests never see each other's data.
+        self.database = f"contract_{uuid.uuid4().hex[:16]}"
         self.current: Store | None = None
 
     async def open(self) -> Store:
-        store = _make(self.backend, self.tmp_path)
+        store = _make(self.backend, self.tmp_path, self.mongo_url, self.database)
         await store.open()
         self.current = store
         return store
@@ -50,12 +59,27 @@ class StoreHandle:
 async def store_handle(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[StoreHandle]:
-    handle = StoreHandle(request.param, tmp_path)
+    mongo_url = None
+    if request.param == "mongo":
+        mongo_url = request.getfixturevalue("ferretdb").url  # session-scoped FerretDB
+    handle = StoreHandle(request.param, tmp_path, mongo_url)
     await handle.open()
     try:
         yield handle
     finally:
         await handle.close()
+        if mongo_url is not None:
+            await _drop_database(mongo_url, handle.database)
+
+
+async def _drop_database(url: str, name: str) -> None:
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
+    try:
+        await client.drop_database(name)
+    finally:
+        await client.close()
 
 
 @pytest.fixture
