@@ -147,7 +147,7 @@ class ActorRef:
     async def tell(self, message: Any) -> None:
         await self.system.tell(self.key, message)
 
-    async def ask(self, message: Any, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+    async def ask(self, message: Any, timeout: float = 5.0) -> Any:
         return await self.system.ask(self.key, message, timeout=timeout)
 
 
@@ -231,7 +231,7 @@ class ActorSystem:
         """Enqueue a cast, activating the actor if needed; waits while its mailbox is full."""
         await self._deliver(key, _Cast(message))
 
-    async def ask(self, key: str, message: Any, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+    async def ask(self, key: str, message: Any, timeout: float = 5.0) -> Any:
         """Enqueue a call and wait for the reply; `timeout` covers enqueueing and handling.
 
         The timeout is part of the call contract (as in gen_server:call/3), not a generic
@@ -278,7 +278,7 @@ class ActorSystem:
         cell.mailbox.wake()
         await waiter
 
-    async def shutdown(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - OTP-style shutdown
+    async def shutdown(self, timeout: float = 10.0) -> None:
         """Refuse new messages, drain every mailbox, stop all actors; cancel them at `timeout`."""
         self._closing = True
         for cell in self._cells.values():

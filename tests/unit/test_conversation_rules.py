@@ -109,7 +109,9 @@ def test_an_agent_without_reassign_cannot_take_a_colleagues_conversation() -> No
 
 def test_repeating_a_command_that_changes_nothing_emits_nothing() -> None:
     state = apply(opened(), c.AddTag(by=ALICE, account=ACCOUNT, tag=Tag(id="t1", name="Urgent")))
-    again = apply(state.conversation, c.AddTag(by=ALICE, account=ACCOUNT, tag=Tag(id="t1", name="Urgent")))
+    again = apply(
+        state.conversation, c.AddTag(by=ALICE, account=ACCOUNT, tag=Tag(id="t1", name="Urgent"))
+    )
     assert again.events == [] and not again.changed
 
 
