@@ -396,6 +396,7 @@ class MongoStore(Store):
                 claim = await self._reserve_and_claim(db, write, new_token())
                 # Past the commit point: finish in a task of its own so a cancelled caller
                 # cannot leave the commit half applied (close() waits for it too).
+                self._enter()  # counted from now: close() waits for the task
                 task = asyncio.ensure_future(self._tracked(self._apply(db, claim, ticket)))
                 handed_off = True
                 cursors = await asyncio.shield(task)
@@ -407,7 +408,7 @@ class MongoStore(Store):
         return write.events
 
     async def _tracked(self, work: Awaitable[T]) -> T:
-        self._enter()
+        """Await `work`, then drop the count its creator took with `_enter()`."""
         try:
             return await work
         finally:
@@ -563,15 +564,20 @@ class MongoStore(Store):
         rest = list(events)
         for _ in range(100):
             count = len(rest)
-            counter = await self._retry(
-                partial(
-                    db["counters"].find_one_and_update,
-                    {"_id": "events"},
-                    {"$inc": {"n": count}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
+            try:
+                counter = await self._retry(
+                    partial(
+                        db["counters"].find_one_and_update,
+                        {"_id": "events"},
+                        {"$inc": {"n": count}},
+                        upsert=True,
+                        return_document=ReturnDocument.AFTER,
+                    )
                 )
-            )
+            except Exception as exc:
+                if not _is_dup(exc):
+                    raise
+                continue  # two first upserts raced; the counter exists now
             assert counter is not None
             first = int(counter["n"]) - count + 1
             docs = [{**e, "_id": first + i} for i, e in enumerate(rest)]
