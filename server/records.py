@@ -18,6 +18,7 @@ import orjson
 from server.actors.account import Reload
 from server.actors.runtime import ActorError
 from server.domain import snooze
+from server.domain.assignment import validate_rules
 from server.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from server.domain.models import (
     AuthorizedUser,
@@ -179,6 +180,8 @@ def clean_settings(value: Any) -> dict[str, Any]:
         raise Invalid("settings must be plain JSON") from None
     if len(encoded) > MAX_SETTINGS_BYTES:
         raise Invalid(f"settings must be at most {MAX_SETTINGS_BYTES} bytes")
+    if "assignment_rules" in value:
+        value = {**value, "assignment_rules": validate_rules(value["assignment_rules"])}
     url = value.get("webhook_url")
     if url not in (None, "") and (
         not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 2048

@@ -24,8 +24,8 @@ from server.actors.account import (
     SetAccountStatus,
 )
 from server.actors.runtime import ActorError, ActorSystem, AskTimeout
+from server.domain import assignment, permissions, snooze, templates
 from server.domain import commands as c
-from server.domain import permissions, snooze, templates
 from server.domain.errors import (
     Conflict,
     DomainError,
@@ -67,6 +67,8 @@ SESSION_TTL = 14 * 24 * 3600.0
 RESUME_LIMIT = 5000  # more missed events than this: a resync is cheaper than a replay
 ASK_TIMEOUT = 10.0
 IDEMPOTENCY_CACHE = 10_000
+# The actor behind assignment rules: may assign anyone authorized, shows in the system line.
+AUTO_ASSIGN = User(id="system:auto-assign", email="", name="Auto-assignment", role=Role.ADMIN)
 
 
 def token_hash(token: str) -> str:
@@ -110,6 +112,7 @@ class Workspace:
         self._users: dict[str, User] = {}
         self._sessions: OrderedDict[str, tuple[User, float]] = OrderedDict()
         self._idempotent: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._assignment_locks: dict[str, asyncio.Lock] = {}
 
     async def load(self) -> None:
         self._accounts = {a.id: a for a in await self.store.all(ChannelAccount)}
@@ -569,7 +572,63 @@ class Workspace:
             attachments=inbound.attachments,
             subject=inbound.subject,
         )
-        return await self._ask(resolved.conversation_id, command)
+        reply = await self._ask(resolved.conversation_id, command)
+        if not reply.duplicate and resolved.account.settings.get("assignment_rules"):
+            conversation = reply.conversation
+            if conversation.assignee_user_id is None and conversation.assignee_team_id is None:
+                await self._auto_assign(resolved.account, conversation)
+        return reply
+
+    async def _auto_assign(self, account: ChannelAccount, conversation: Conversation) -> None:
+        """Run the account's assignment rules for an unassigned conversation; a human who
+        assigns it meanwhile wins (the command expects it still unassigned)."""
+        lock = self._assignment_locks.setdefault(account.id, asyncio.Lock())
+        async with lock:
+            customer = (
+                await self.store.get(Customer, conversation.customer_id)
+                if conversation.customer_id
+                else None
+            )
+            workload = {
+                grant.user_id: await self._open_load(account.id, grant.user_id)
+                for grant in account.authorized
+                if grant.handles_conversations and grant.auto_assign
+            }
+            facts = assignment.Facts(
+                account=account,
+                users=self._users,
+                customer=customer,
+                latest_assignee_id=conversation.last_assignee_user_id,
+                teams={t.id: t for t in await self.store.all(Team)},
+                workload=workload,
+                online=frozenset(await self.presence.online()),
+            )
+            user_id = assignment.choose_assignee(account.settings["assignment_rules"], facts)
+            if user_id is None:
+                return
+            command = c.Assign(
+                by=AUTO_ASSIGN,
+                account=account,
+                to_user=self._users[user_id],
+                to_team=None,
+                expected=(None, None),
+            )
+            try:
+                await self._ask(conversation.id, command)
+            except DomainError as refusal:
+                log.info("assignment.skipped", conversation_id=conversation.id, why=refusal.code)
+
+    async def _open_load(self, account_id: str, user_id: str) -> int:
+        page = await self.store.list_conversations(
+            InboxQuery(
+                account_ids=[account_id],
+                tab="mine",
+                user_id=user_id,
+                statuses=[ConversationStatus.OPEN, ConversationStatus.PENDING],
+                limit=200,
+            )
+        )
+        return len(page.conversations)
 
     async def report_delivery(
         self, account_id: str, message_id: str, status: str, reason: str = ""

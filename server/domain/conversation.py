@@ -322,6 +322,8 @@ def _assign(change: _Change, command: c.Assign) -> None:
     if (conv.assignee_user_id, conv.assignee_team_id) == (new_user, new_team):
         return
     conv.assignee_user_id, conv.assignee_team_id = new_user, new_team
+    if new_user is not None:
+        conv.last_assignee_user_id = new_user
     conv.last_activity_at = change.now
     change.touch("assignee_user_id", "assignee_team_id")
     if command.to_user is None and command.to_team is None:

@@ -277,6 +277,7 @@ class Conversation(Record):
     status: ConversationStatus = ConversationStatus.OPEN
     assignee_user_id: str | None = None
     assignee_team_id: str | None = None
+    last_assignee_user_id: str | None = None  # who handled it last (assignment rules)
     tag_ids: list[str] = field(default_factory=list)
     snooze_until: float | None = None
     last_message_preview: str = ""

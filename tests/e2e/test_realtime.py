@@ -373,3 +373,38 @@ async def test_two_agents_assigning_at_the_same_instant_get_one_winner_and_one_c
     for agent in (alice, admin):
         updates = await agent.wait_for(lambda n, d: n == "conversation.updated")
         assert [u["data"]["conversation"]["assignee_user_id"] for u in updates] == [winner]
+
+
+async def test_assignment_rules_rotate_new_conversations_by_workload(live: LiveServer) -> None:
+    admin_token = await live.token("admin")
+    status, body = await live.api(
+        "PATCH",
+        "/api/accounts/acc_shop",
+        admin_token,
+        {
+            "settings": {"assignment_rules": [{"type": "workload"}]},
+            "authorized": [
+                {"user_id": "usr_alice", "auto_assign": True, "can_reassign": True},
+                {"user_id": "usr_bob", "auto_assign": True},
+            ],
+        },
+    )
+    assert status == 200, body
+    alice = await live.connect("alice")
+    await live.connect("bob")  # rotation prefers agents who are online: both are
+    assignees = []
+    for i in range(4):
+        _, answer = await live.inbound(f"buyer{i}@example.com", "hello", f"rot-{i}")
+        updates = await alice.wait_for(
+            lambda n, d, cid=answer["conversation_id"]: (
+                n == "conversation.updated"
+                and d["conversation_id"] == cid
+                and d["data"]["conversation"]["assignee_user_id"] is not None
+            )
+        )
+        assignees.append(updates[0]["data"]["conversation"]["assignee_user_id"])
+    assert sorted(assignees) == ["usr_alice", "usr_alice", "usr_bob", "usr_bob"]
+    history = await live.api(
+        "GET", f"/api/conversations/{answer['conversation_id']}/messages", admin_token
+    )
+    assert any("Auto-assignment assigned" in m["text"] for m in history[1]["messages"])
