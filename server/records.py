@@ -19,6 +19,7 @@ from server.actors.account import Reload
 from server.actors.runtime import ActorError
 from server.domain import snooze
 from server.domain.assignment import validate_rules
+from server.domain.business_hours import validate_auto_reply, validate_hours
 from server.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from server.domain.models import (
     AuthorizedUser,
@@ -182,6 +183,10 @@ def clean_settings(value: Any) -> dict[str, Any]:
         raise Invalid(f"settings must be at most {MAX_SETTINGS_BYTES} bytes")
     if "assignment_rules" in value:
         value = {**value, "assignment_rules": validate_rules(value["assignment_rules"])}
+    if value.get("business_hours") is not None:
+        value = {**value, "business_hours": validate_hours(value["business_hours"])}
+    if value.get("auto_reply") is not None:
+        value = {**value, "auto_reply": validate_auto_reply(value["auto_reply"])}
     url = value.get("webhook_url")
     if url not in (None, "") and (
         not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 2048

@@ -15,6 +15,7 @@ from typing import Any
 
 from server.domain import commands as c
 from server.domain import delivery, permissions
+from server.domain.business_hours import auto_reply_text
 from server.domain.errors import Conflict, Invalid, NotFound
 from server.domain.html import html_to_text
 from server.domain.models import (
@@ -32,6 +33,7 @@ from server.domain.models import (
 )
 
 SYSTEM = Sender(type="system", name="System")
+AUTO_REPLY = Sender(type="system", id="auto-reply", name="Auto-reply")
 
 
 @dataclass(slots=True)
@@ -238,14 +240,16 @@ def _create(conversation_id: str, command: c.Command, *, now: float) -> Outcome:
     change = _Change(state, created=True, now=now)
     change.created()
     if isinstance(command, c.AppendInbound):
-        _append_inbound(change, command)
+        _append_inbound(change, command, first_contact=True)
     else:
         assert isinstance(command, c.PostMessage)
         _post(change, command)
     return change.finish()
 
 
-def _append_inbound(change: _Change, command: c.AppendInbound) -> None:
+def _append_inbound(
+    change: _Change, command: c.AppendInbound, *, first_contact: bool = False
+) -> None:
     conv = change.conv
     if conv.status != ConversationStatus.OPEN:
         conv.status = delivery.next_status(conv.status, "inbound")
@@ -264,6 +268,36 @@ def _append_inbound(change: _Change, command: c.AppendInbound) -> None:
             html=command.html,
             attachments=list(command.attachments),
             provider_message_id=command.provider_message_id,
+        )
+    )
+    auto_reply = auto_reply_text(
+        command.account.settings, first_contact=first_contact, at=change.now
+    )
+    if auto_reply:
+        message = change.add_message(
+            Message(
+                id=new_id("msg"),
+                conversation_id=conv.id,
+                account_id=conv.account_id,
+                kind=MessageKind.OUTBOUND,
+                sender=AUTO_REPLY,
+                text=auto_reply,
+                status=DeliveryStatus.QUEUED,
+            )
+        )
+        _queue(change, message)
+
+
+def _queue(change: _Change, message: Message) -> None:
+    """Hand an outbound message to the account's outbox, in the same commit."""
+    change.outcome.outbox.append(
+        OutboxItem(
+            id=new_id("obx"),
+            account_id=change.conv.account_id,
+            conversation_id=change.conv.id,
+            message_id=message.id,
+            next_attempt_at=change.now,
+            created_at=change.now,
         )
     )
 
@@ -292,16 +326,7 @@ def _post(change: _Change, command: c.PostMessage) -> None:
         )
     )
     if kind == MessageKind.OUTBOUND:
-        change.outcome.outbox.append(
-            OutboxItem(
-                id=new_id("obx"),
-                account_id=conv.account_id,
-                conversation_id=conv.id,
-                message_id=message.id,
-                next_attempt_at=change.now,
-                created_at=change.now,
-            )
-        )
+        _queue(change, message)
     if command.then:
         target = {"resolve": "resolved", "pending": "pending", "reopen": "open"}.get(command.then)
         if target is None:
