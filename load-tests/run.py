@@ -164,6 +164,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=1800.0,
         help="hard limit for the whole run in s (default 1800)",
     )
+    load.add_argument(
+        "--priority",
+        type=int,
+        default=0,
+        help="nice value for the server, the baselines and every load process (e.g. -10 as "
+        "root, so that other work on a shared machine disturbs the measurement less)",
+    )
     out = parser.add_argument_group("baselines and output")
     out.add_argument(
         "--baseline",
@@ -231,6 +238,7 @@ def options(args: argparse.Namespace, prefix: str) -> Options:
         max_inflight=args.max_inflight,
         prefix=prefix,
         max_lifetime=args.max_runtime + 120,
+        priority=args.priority,
     )
 
 
@@ -238,7 +246,17 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def set_priority(pid: int | None, value: int) -> None:
+    if pid is None or value == 0:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, value)
+    except OSError as exc:
+        log(f"could not set priority {value} on {pid}: {exc}")
+
+
 async def run_one(target: Target, opts: Options) -> dict[str, Any]:
+    set_priority(target.pid, opts.priority)
     log(f"{target.name}: {opts.scenario}, {opts.agents} connections at {target.url}")
     result = await Run(target, opts).execute()
     lat = result["latency_ms"]["inbound"]
@@ -255,6 +273,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     prefix = f"lt{int(time.time())}"
     opts = options(args, prefix)
     notes = [raise_fd_limit(args.agents * 2 + 200)]
+    if args.priority:
+        set_priority(os.getpid(), args.priority)
+        notes.append(f"server, baselines and load processes ran at nice {args.priority}")
     results: list[dict[str, Any]] = []
     run: dict[str, Any] = {
         "scenario": args.scenario,

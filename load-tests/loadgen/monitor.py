@@ -19,6 +19,8 @@ class Monitor:
         self.samples: list[dict[str, Any]] = []
         self._cpu_start: dict[str, tuple[float, float]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._cpus = psutil.cpu_count() or 1
+        psutil.cpu_percent(None)
 
     def watch(self, name: str, pid: int | None) -> None:
         if pid is None:
@@ -53,6 +55,11 @@ class Monitor:
 
     def sample(self) -> dict[str, Any]:
         row: dict[str, Any] = {"t": time.time()}
+        # The whole machine, in the same unit (% of one core): shows other load on the box.
+        row["machine"] = {
+            "cpu": round(psutil.cpu_percent(None) * self._cpus, 1),
+            "rss_mb": round(psutil.virtual_memory().used / 2**20, 1),
+        }
         for name, process in list(self.processes.items()):
             with contextlib.suppress(psutil.Error):
                 row[name] = {

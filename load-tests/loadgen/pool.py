@@ -33,46 +33,30 @@ class WorkerPool:
             theirs.close()
             self.pipes.append(ours)
             self.processes.append(process)
-        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._attached = False
 
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes if p.pid is not None]
 
-    def _attach(self) -> None:
-        if self._attached:
-            return
-        loop = asyncio.get_running_loop()
-        for index, pipe in enumerate(self.pipes):
-            loop.add_reader(pipe.fileno(), self._readable, index)
-        self._attached = True
-
-    def _readable(self, index: int) -> None:
+    def _recv(self, index: int, timeout: float) -> dict[str, Any]:
+        """Blocking read in a thread (a pipe handed to the event loop would turn non-blocking
+        and break multi-megabyte answers)."""
         pipe = self.pipes[index]
-        future = self._waiting.pop(index, None)
         try:
-            answer = orjson.loads(pipe.recv_bytes())
+            if not pipe.poll(timeout):
+                raise WorkerError(f"client process {index}: no answer within {timeout:.0f} s")
+            answer: dict[str, Any] = orjson.loads(pipe.recv_bytes())
         except (EOFError, OSError) as exc:
-            asyncio.get_running_loop().remove_reader(pipe.fileno())
-            if future is not None and not future.done():
-                future.set_exception(WorkerError(f"client process {index} is gone: {exc!r}"))
-            return
-        if future is not None and not future.done():
-            future.set_result(answer)
+            raise WorkerError(f"client process {index} is gone: {exc!r}") from exc
+        return answer
 
     async def ask(self, index: int, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-        self._attach()
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[index] = future
+        data = orjson.dumps(message)
         try:
-            self.pipes[index].send_bytes(orjson.dumps(message))
+            await asyncio.to_thread(self.pipes[index].send_bytes, data)
         except OSError as exc:
             raise WorkerError(f"client process {index} is gone: {exc!r}") from exc
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            raise WorkerError(f"client process {index}: no answer to {message['cmd']}") from None
+        return await asyncio.to_thread(self._recv, index, timeout)
 
     async def ask_all(
         self,
@@ -87,10 +71,7 @@ class WorkerPool:
     async def close(self) -> None:
         with contextlib.suppress(WorkerError, OSError):
             await self.ask_all({"cmd": "close"}, timeout=30)
-        loop = asyncio.get_running_loop()
         for pipe in self.pipes:
-            with contextlib.suppress(ValueError, OSError):
-                loop.remove_reader(pipe.fileno())
             pipe.close()
         for process in self.processes:
             await asyncio.to_thread(process.join, 10)

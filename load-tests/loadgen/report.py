@@ -109,6 +109,11 @@ def markdown(run: dict[str, Any]) -> str:
             f"{r['out_of_order']}, resume overlap {r['resume_overlap']}, expected deliveries "
             f"{r['expected_deliveries']}; users: {r['users']}"
         )
+        machine = r.get("machine", {})
+        extra.append(
+            f"- machine CPU % mean {_fmt(machine.get('cpu_mean'))} (other processes "
+            f"{_fmt(machine.get('other_cpu_mean'))}), load average {machine.get('load_average')}"
+        )
         workers = ", ".join(f"{w['cpu_percent']}%" for w in r["generator"]["workers"])
         extra.append(f"- client processes CPU (of one core each): {workers or '-'}")
         if r.get("ramp"):

@@ -43,6 +43,7 @@ class Options:
     max_inflight: int = 256
     prefix: str = "lt"
     max_lifetime: float = 3600.0
+    priority: int = 0
 
 
 async def readyz(url: str) -> dict[str, Any]:
@@ -86,6 +87,7 @@ class Run:
                     "prefix": f"{self.opts.prefix}-{self.target.name}",
                     "connect_concurrency": max(1, self.opts.connect_concurrency // procs),
                     "max_lifetime": self.opts.max_lifetime,
+                    "priority": self.opts.priority,
                 }
             )
         return configs
@@ -357,6 +359,24 @@ class Run:
         result.update(self.extra)
 
     # ------------------------------------------------------------------ summary
+    def _machine(self, start: float, end: float) -> dict[str, Any]:
+        """All CPU on the box during the window, and what neither the server nor the load
+        generator used (other sessions' work on a shared machine shows up here)."""
+        machine = self.monitor.window("machine", start, end)
+        server = self.monitor.window("server", start, end)
+        generator = self.monitor.windows("gen-", start, end)
+        other = None
+        if machine["cpu_mean"] is not None:
+            other = round(
+                machine["cpu_mean"] - (server["cpu_mean"] or 0) - (generator["cpu_mean"] or 0), 1
+            )
+        return {
+            "cpu_mean": machine["cpu_mean"],
+            "cpu_max": machine["cpu_max"],
+            "other_cpu_mean": other,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        }
+
     def _summarize(self, result: dict[str, Any], collected: list[dict[str, Any]]) -> dict[str, Any]:
         assert self.sender is not None
         start, end = self.window
@@ -452,6 +472,7 @@ class Run:
                 if connected and rss_rest
                 else None,
             },
+            "machine": self._machine(start, end),
             "generator": {
                 "client_processes": len(collected),
                 "cpu_percent_all_processes": self.monitor.windows("gen-", start, end),

@@ -19,6 +19,7 @@ import collections
 import contextlib
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -468,14 +469,17 @@ async def _serve(pipe: Connection, config: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
-    def readable() -> None:
-        try:
-            inbox.put_nowait(orjson.loads(pipe.recv_bytes()))
-        except (EOFError, OSError):
-            loop.remove_reader(pipe.fileno())
-            inbox.put_nowait(None)
+    def read() -> None:
+        """Blocking reads in a thread: the pipe stays blocking, so large commands arrive whole."""
+        while True:
+            try:
+                message = orjson.loads(pipe.recv_bytes())
+            except (EOFError, OSError):
+                loop.call_soon_threadsafe(inbox.put_nowait, None)
+                return
+            loop.call_soon_threadsafe(inbox.put_nowait, message)
 
-    loop.add_reader(pipe.fileno(), readable)
+    threading.Thread(target=read, name="pipe-reader", daemon=True).start()
     hard_stop = time.time() + float(config.get("max_lifetime", 3600))
     while True:
         try:
@@ -493,6 +497,9 @@ async def _serve(pipe: Connection, config: dict[str, Any]) -> None:
 
 def worker_main(pipe: Connection, config: dict[str, Any]) -> None:
     """Entry point of a client process (multiprocessing target)."""
+    if config.get("priority"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, int(config["priority"]))
     run_loop(_serve(pipe, config))
 
 
