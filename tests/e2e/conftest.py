@@ -183,6 +183,17 @@ class Inbound:
         assert response.status_code in (200, 201), response.text
         return str(response.json()["conversation_id"])
 
+    def status(self, message_id: str, status: str, reason: str = "") -> None:
+        """Report a delivery status for an outbound message, as the external system would."""
+        channel = self.server.credentials["api_channel"]
+        response = httpx.post(
+            f"{self.server.url}/channels/api/{channel['account_id']}/statuses",
+            json={"message_id": message_id, "status": status, "reason": reason},
+            headers={"Authorization": f"Bearer {channel['token']}"},
+            timeout=10.0,
+        )
+        assert response.status_code < 300, response.text
+
 
 @pytest.fixture
 def inbound(server: ServerProcess) -> Inbound:

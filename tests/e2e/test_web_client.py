@@ -345,6 +345,16 @@ def test_actions_notes_tags_snooze_attachments_and_new_conversation(
     alice.composer.press("Enter")
     expect(page.get_by_test_id("attachment-image")).to_be_visible()
 
+    # A delivery failure reported by the channel shows with its reason.
+    alice.composer.press_sequentially("This one will bounce")
+    alice.composer.press("Enter")
+    bounced = page.locator('[data-testid="message"][data-kind="outbound"]').last
+    expect(bounced).to_contain_text("This one will bounce")
+    expect(bounced).to_have_attribute("data-message-id", re.compile("^msg_"))
+    inbound.status(bounced.get_attribute("data-message-id"), "failed", "Recipient blocked us")
+    expect(bounced.get_by_test_id("delivery-status")).to_have_attribute("data-status", "failed")
+    expect(bounced.get_by_test_id("delivery-reason")).to_have_text("Failed: Recipient blocked us")
+
     # Snooze, then reopen.
     page.get_by_test_id("snooze-button").click()
     page.get_by_test_id("snooze-1h").click()
@@ -440,3 +450,19 @@ def test_tablet_width_is_usable(sessions: Any, inbound: Inbound, screenshots: Pa
     overflow = alice.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"page scrolls sideways by {overflow}px at 820px"
     alice.page.screenshot(path=str(screenshots / "tablet-820.png"))
+
+
+def test_infinite_scroll_loads_the_next_page(sessions: Any, inbound: Inbound) -> None:
+    batch = _sender("page")
+    for i in range(55):
+        inbound(f"{batch}-{i}", f"Bulk message {i}", name=f"Bulk {i:02d}")
+    alice = sessions("alice")
+    alice.show_tab("all", status="all")
+    rows = alice.page.get_by_test_id("conversation-row")
+    expect(rows.first).to_contain_text("Bulk 54")
+    expect(rows).to_have_count(50)
+    rows.last.scroll_into_view_if_needed()
+    expect(rows).not_to_have_count(50)
+    assert rows.count() > 55, "the second page did not arrive"
+    names = rows.evaluate_all("els => els.map(e => e.dataset.conversationId)")
+    assert len(names) == len(set(names)), "a conversation is listed twice"

@@ -305,6 +305,9 @@ export async function loadList({ silent = false } = {}) {
     const res = await get(`/api/conversations?${queryParams(query)}`);
     if (gen !== listGen) return;
     const page = pageOf(res, 'conversations');
+    // Conversations that events changed while the page was on its way: placed again below.
+    const touched = touchedDuringLoad || new Set();
+    touchedDuringLoad = null;
     const pageIds = [];
     for (const item of page.items) {
       const conv = absorbConversationPayload(item);
@@ -315,8 +318,7 @@ export async function loadList({ silent = false } = {}) {
     const me = state.me && state.me.id;
     let ids = pageIds.filter((id) => matchesQuery(convs[id], query, me));
     ids.sort((a, b) => compareConversations(convs[a], convs[b]));
-    for (const id of touchedDuringLoad) ids = placeInList(ids, convs[id], query, me, convs, hasMore);
-    touchedDuringLoad = null;
+    for (const id of touched) ids = placeInList(ids, convs[id], query, me, convs, hasMore);
     set({ list: { ids, next: page.next, hasMore, loading: false, loadingMore: false, error: null, loaded: true } });
   } catch (e) {
     if (gen !== listGen) return;

@@ -69,6 +69,9 @@ describe('list membership', () => {
     const byId = { a: conv('a', 30), b: conv('b', 20), old: conv('old', 5) };
     expect(placeInList(['a', 'b'], byId.old, { tab: 'all' }, 'u', byId, true)).toEqual(['a', 'b']);
     expect(placeInList(['a', 'b'], byId.old, { tab: 'all' }, 'u', byId, false)).toEqual(['a', 'b', 'old']);
+    // The last loaded row itself stays when it changes.
+    byId.b = conv('b', 20, { tag_ids: ['x'], version: 2 });
+    expect(placeInList(['a', 'b'], byId.b, { tab: 'all' }, 'u', byId, true)).toEqual(['a', 'b']);
   });
 });
 

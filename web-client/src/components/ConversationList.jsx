@@ -102,13 +102,13 @@ function Filters({ s }) {
               {STATUS_LABELS[st]}
             </option>
           ))}
-          <option value="all">Any status</option>
+          <option value="all">All statuses</option>
         </select>
       </label>
       <label class="filter">
         <span class="sr-only">Channel or account</span>
         <select value={q.source || ''} onChange={(e) => setQuery({ source: e.currentTarget.value })} data-testid="filter-source" aria-label="Channel or account">
-          <option value="">Any channel</option>
+          <option value="">Channels</option>
           <optgroup label="Channels">
             {kinds.map((k) => (
               <option key={k} value={`channel:${k}`}>
@@ -128,7 +128,7 @@ function Filters({ s }) {
       <label class="filter">
         <span class="sr-only">Tag</span>
         <select value={q.tag || ''} onChange={(e) => setQuery({ tag: e.currentTarget.value })} data-testid="filter-tag" aria-label="Tag">
-          <option value="">Any tag</option>
+          <option value="">Tags</option>
           {tags.map((t) => (
             <option key={t.id} value={t.id}>
               {t.name}

@@ -74,7 +74,8 @@ export function placeInList(ids, conv, query, meId, byId, hasMore) {
   if (!matchesQuery(conv, query, meId)) {
     return without.length === ids.length ? ids : without;
   }
-  if (hasMore && without.length > 0) {
+  const wasListed = without.length !== ids.length;
+  if (hasMore && !wasListed && without.length > 0) {
     const last = byId[without[without.length - 1]];
     if (last && compareConversations(conv, last) > 0) {
       return without.length === ids.length ? ids : without;
