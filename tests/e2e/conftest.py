@@ -155,6 +155,7 @@ class Inbound:
     """Posts customer messages through the demo's API channel door."""
 
     server: ServerProcess
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
 
     def __call__(
         self,
@@ -174,11 +175,10 @@ class Inbound:
             body["text"] = text
         if html is not None:
             body["html"] = html
-        response = httpx.post(
+        response = self.http.post(
             f"{self.server.url}/channels/api/{channel['account_id']}/messages",
             json=body,
             headers={"Authorization": f"Bearer {channel['token']}"},
-            timeout=10.0,
         )
         assert response.status_code in (200, 201), response.text
         return str(response.json()["conversation_id"])
@@ -186,18 +186,32 @@ class Inbound:
     def status(self, message_id: str, status: str, reason: str = "") -> None:
         """Report a delivery status for an outbound message, as the external system would."""
         channel = self.server.credentials["api_channel"]
-        response = httpx.post(
+        response = self.http.post(
             f"{self.server.url}/channels/api/{channel['account_id']}/statuses",
             json={"message_id": message_id, "status": status, "reason": reason},
             headers={"Authorization": f"Bearer {channel['token']}"},
-            timeout=10.0,
         )
         assert response.status_code < 300, response.text
 
+    def conversation_count(self) -> int:
+        """How many conversations the admin sees (all tabs, all statuses), up to 200."""
+        admin = self.server.admin
+        token = self.http.post(f"{self.server.url}/api/tokens", json=admin).json()["token"]
+        response = self.http.get(
+            f"{self.server.url}/api/conversations?tab=all&limit=200",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+        return len(response.json()["conversations"])
+
 
 @pytest.fixture
-def inbound(server: ServerProcess) -> Inbound:
-    return Inbound(server)
+def inbound(server: ServerProcess) -> Iterator[Inbound]:
+    poster = Inbound(server)
+    try:
+        yield poster
+    finally:
+        poster.http.close()
 
 
 @pytest.fixture(scope="module")

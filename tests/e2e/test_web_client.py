@@ -8,6 +8,8 @@ docs/screenshots/.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Inbound, ServerProcess
+from tests.e2e.conftest import ROOT, Inbound, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -452,17 +454,48 @@ def test_tablet_width_is_usable(sessions: Any, inbound: Inbound, screenshots: Pa
     alice.page.screenshot(path=str(screenshots / "tablet-820.png"))
 
 
-def test_infinite_scroll_loads_the_next_page(sessions: Any, inbound: Inbound) -> None:
+def test_infinite_scroll_and_history_paging(sessions: Any, inbound: Inbound) -> None:
     batch = _sender("page")
-    for i in range(55):
-        inbound(f"{batch}-{i}", f"Bulk message {i}", name=f"Bulk {i:02d}")
+    talker = _sender("history")
+    # More than one page (50) of conversations and of messages in one conversation.
+    for i in range(max(0, 56 - inbound.conversation_count())):
+        inbound(f"{batch}-{i}", f"Bulk {i}", name=f"Bulk {i:02d}")
+    for i in range(60):
+        inbound(talker, f"History line {i:03d}", name="Hugo History")
+    conversation_id = inbound(talker, "The latest line", name="Hugo History")
+
     alice = sessions("alice")
     alice.show_tab("all", status="all")
     rows = alice.page.get_by_test_id("conversation-row")
-    expect(rows.first).to_contain_text("Bulk 54")
+    expect(rows.first).to_have_attribute("data-conversation-id", conversation_id)
     expect(rows).to_have_count(50)
     rows.last.scroll_into_view_if_needed()
     expect(rows).not_to_have_count(50)
     assert rows.count() > 55, "the second page did not arrive"
-    names = rows.evaluate_all("els => els.map(e => e.dataset.conversationId)")
-    assert len(names) == len(set(names)), "a conversation is listed twice"
+    ids = rows.evaluate_all("els => els.map(e => e.dataset.conversationId)")
+    assert len(ids) == len(set(ids)), "a conversation is listed twice"
+
+    # History: the newest page first, older ones when scrolled to the top.
+    alice.open(conversation_id)
+    messages = alice.page.get_by_test_id("message")
+    expect(messages.last).to_contain_text("The latest line")
+    expect(messages).to_have_count(50)
+    alice.page.get_by_test_id("message-list").evaluate("el => el.parentElement.scrollTop = 0")
+    expect(messages).to_have_count(61)
+    seqs = alice.page.locator('[data-testid="message"]').evaluate_all(
+        "els => els.map(e => e.textContent)"
+    )
+    assert len(seqs) == len(set(seqs)), "a message is shown twice"
+
+
+def test_client_unit_tests_pass() -> None:
+    """The client's own unit tests (vitest: list placement, resume sequencing, key mapping...)."""
+    web = ROOT / "web-client"
+    vitest = web / "node_modules" / "vitest" / "vitest.mjs"
+    node = shutil.which("node")
+    if node is None or not vitest.exists():
+        pytest.skip("web-client dependencies are not installed (scripts/install.sh does it)")
+    result = subprocess.run(
+        [node, str(vitest), "run"], cwd=web, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

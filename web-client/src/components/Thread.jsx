@@ -181,7 +181,7 @@ function MessageList({ thread, tz, convId }) {
     const el = topRef.current;
     if (!el || typeof IntersectionObserver === 'undefined') return undefined;
     const io = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting) && ref.current && ref.current.scrollTop > 0) loadOlder(convId);
+      if (entries.some((e) => e.isIntersecting)) loadOlder(convId);
     }, { root: ref.current });
     io.observe(el);
     return () => io.disconnect();
