@@ -214,6 +214,12 @@ def build_server(settings: Settings, sio: Any) -> Server:
     if cluster is not None:
         router = cluster.attach(conversations)
         conversation_deps.on_stopped = router.on_stopped
+        bus = cluster.bus
+
+        async def confirm() -> bool:
+            return await bus.confirmed(bus.mark())
+
+        conversation_deps.confirm = confirm
         asker = router
     accounts = ActorSystem(
         "accounts",

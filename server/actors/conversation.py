@@ -45,6 +45,8 @@ class ConversationDeps:
     schedule_wake: Callable[[str, float], None]  # conversation id, when
     clock: Callable[[], float] = time.time
     on_stopped: Callable[[str], Awaitable[None]] | None = None  # cluster: release the lease
+    # Cluster: wait until published events are in the shared stream before answering.
+    confirm: Callable[[], Awaitable[bool]] | None = None
 
 
 class ConversationActor(Actor):
@@ -134,6 +136,8 @@ class ConversationActor(Actor):
             raise _LostRace from stale
         self.state = outcome.conversation
         self._after_commit(outcome, events)
+        if self.deps.confirm is not None:
+            await self.deps.confirm()
         return outcome.reply()
 
     def _after_commit(self, outcome: Outcome, events: list[Event]) -> None:

@@ -56,6 +56,10 @@ class StreamBus:
         self._tasks: list[asyncio.Task[None]] = []
         self.published = 0
         self.delivered = 0
+        self._queued_total = 0  # items ever queued ...
+        self._sent_total = 0  # ... and ever written to Redis: a mark is confirmed once sent
+        self._flushed = asyncio.Event()
+        self._last_seq: dict[str, int] = {}  # per conversation, for dropping re-sent entries
         self.redis_down = False
 
     def attach(self, emitter: Emitter) -> None:
@@ -67,11 +71,33 @@ class StreamBus:
             wire = event.wire()
             self._pending.append((EVENTS, {"e": orjson.dumps(wire)}))
         self.published += len(events)
+        self._queued_total += len(events)
         self._wake.set()
+
+    def mark(self) -> int:
+        """A position in the outgoing queue: everything queued so far."""
+        return self._queued_total
+
+    async def confirmed(self, mark: int, timeout: float = 2.0) -> bool:
+        """Wait until everything up to `mark` is in Redis, so an acknowledged change is also
+        fanned out and resumable even if this node dies right after. While Redis is known to
+        be down, do not hold the caller: the change is stored, the events wait in the queue."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._sent_total < mark and not self.redis_down:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._flushed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._flushed.wait()
+        return self._sent_total >= mark
 
     def signal(self, name: str, payload: Any, room: str, skip_sid: str | None = None) -> None:
         body = {"n": name, "p": payload, "r": room, "s": skip_sid}
         self._pending.append((SIGNALS, {"s": orjson.dumps(body)}))
+        self._queued_total += 1
         self._wake.set()
 
     async def _write(self) -> None:
@@ -96,6 +122,8 @@ class StreamBus:
                 continue
             for _ in batch:
                 self._pending.popleft()
+            self._sent_total += len(batch)
+            self._flushed.set()
             if self.redis_down:
                 log.info("bus.redis_back", sent=len(batch))
                 self.redis_down = False
@@ -128,6 +156,8 @@ class StreamBus:
         try:
             if stream == EVENTS:
                 wire = orjson.loads(fields[b"e"])
+                if self._seen_before(wire):
+                    return
                 wire["cursor"] = id_to_cursor(entry_id)
                 await self._emit(wire["type"], wire, account_room(wire["account_id"]), None)
                 self.delivered += 1
@@ -138,6 +168,17 @@ class StreamBus:
             raise
         except Exception:
             log.exception("bus.deliver_failed", stream=stream)
+
+    def _seen_before(self, wire: dict[str, Any]) -> bool:
+        """A batch half-written before Redis dropped is written again: drop the repeats.
+        Each event of a conversation has its own seq, written in order by its one owner."""
+        conversation_id, seq = wire["conversation_id"], int(wire["seq"])
+        if seq <= self._last_seq.get(conversation_id, 0):
+            return True
+        self._last_seq[conversation_id] = seq
+        if len(self._last_seq) > 200_000:
+            self._last_seq.pop(next(iter(self._last_seq)))
+        return False
 
     async def _emit(self, name: str, payload: Any, room: str, skip_sid: str | None) -> None:
         for emitter in self._emitters:
@@ -154,6 +195,7 @@ class StreamBus:
     async def after(self, cursor: int, account_ids: list[str], limit: int) -> list[Event]:
         visible = set(account_ids)
         found: list[Event] = []
+        seen: set[tuple[str, int]] = set()
         start = "(" + cursor_to_id(cursor)
         while len(found) < limit:
             entries: Any = await self._writer_redis.xrange(EVENTS, min=start, count=1000)
@@ -161,6 +203,10 @@ class StreamBus:
                 break
             for entry_id, fields in entries:
                 wire = orjson.loads(fields[b"e"])
+                key = (wire["conversation_id"], wire["seq"])
+                if key in seen:
+                    continue
+                seen.add(key)
                 if wire["account_id"] in visible:
                     found.append(
                         Event(

@@ -47,6 +47,10 @@ class Bus(Protocol):
 
     async def aclose(self) -> None: ...
 
+    def mark(self) -> int: ...
+
+    async def confirmed(self, mark: int, timeout: float = 2.0) -> bool: ...
+
 
 class EventHub:
     def __init__(self) -> None:
@@ -66,6 +70,13 @@ class EventHub:
     def signal(self, name: str, payload: Any, room: str, skip_sid: str | None = None) -> None:
         """An ephemeral event (typing, viewing, presence): not logged, not resumable."""
         self._queue.put_nowait((name, payload, room, skip_sid))
+
+    def mark(self) -> int:
+        return 0
+
+    async def confirmed(self, mark: int, timeout: float = 2.0) -> bool:
+        """Embedded mode: the events are already in the store's log, which resume reads."""
+        return True
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="event-hub")
