@@ -155,12 +155,13 @@ def test_two_agents_live_list_thread_assignment_and_typing(
         expect(agent.messages).to_contain_text("A second message, live")
         expect(agent.row(conversation_id)).to_contain_text("A second message, live")
 
-    # Bob watches his own tab while Alice hands the conversation over.
-    bob.page.get_by_test_id("tab-mine").click()
-    expect(bob.row(conversation_id)).to_have_count(0)
+    # Alice takes it, Bob watches his own tab while Alice hands the conversation over.
     assignee = alice.page.get_by_test_id("assignee-select")
     assignee.select_option(f"u:{alice.user_id}")
     expect(assignee).to_have_value(f"u:{alice.user_id}")
+    expect(bob.page.get_by_test_id("assignee-select")).to_have_value(f"u:{alice.user_id}")
+    bob.page.get_by_test_id("tab-mine").click()
+    expect(bob.row(conversation_id)).to_have_count(0)
     assignee.select_option(f"u:{bob.user_id}")
     expect(assignee).to_have_value(f"u:{bob.user_id}")
     expect(bob.row(conversation_id)).to_be_visible()

@@ -644,7 +644,19 @@ function command(name, payload, http) {
 }
 
 function statusFor(code) {
-  return { invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409, too_large: 413, unavailable: 503 }[code] || 0;
+  return (
+    {
+      invalid: 400,
+      unauthenticated: 401,
+      forbidden: 403,
+      not_found: 404,
+      conflict: 409,
+      assignment_conflict: 409,
+      too_large: 413,
+      unavailable: 503,
+      account_paused: 503,
+    }[code] || 0
+  );
 }
 
 const cid = (id) => encodeURIComponent(id);
@@ -779,6 +791,11 @@ export function assign(convId, { userId = null, teamId = null }) {
   const body = {};
   if (userId) body.user_id = userId;
   if (teamId) body.team_id = teamId;
+  const seen = state.convs[convId];
+  if (seen) {
+    // What this agent saw: if someone else reassigned meanwhile, the server refuses (409).
+    body.expected = { user_id: seen.assignee_user_id || null, team_id: seen.assignee_team_id || null };
+  }
   return command('conversation.assign', { conversation_id: convId, ...body, idempotency_key: newKey() }, () =>
     post(`/api/conversations/${cid(convId)}/assign`, body),
   )
@@ -788,7 +805,14 @@ export function assign(convId, { userId = null, teamId = null }) {
       announce(who ? `Assigned to ${who}` : 'Unassigned');
       return conv;
     })
-    .catch(fail('Could not assign'));
+    .catch((e) => {
+      if (e.code === 'assignment_conflict') {
+        loadDetail(convId);
+        toast('Someone else changed the assignment a moment ago; have a look before changing it again.', 'error');
+        throw e;
+      }
+      return fail('Could not assign')(e);
+    });
 }
 
 export function setStatus(convId, status) {
@@ -837,12 +861,12 @@ export function removeTag(convId, tagId) {
 
 function refreshTagsIfUnknown(tagIds) {
   if ((tagIds || []).every((id) => state.tags[id])) return;
-  get('/api/tags')
-    .then((res) => {
+  once('tags', () =>
+    get('/api/tags').then((res) => {
       const page = pageOf(res, 'tags');
       set((s) => ({ tags: { ...s.tags, ...byId(page.items) } }));
-    })
-    .catch(() => {});
+    }),
+  ).catch(() => {});
 }
 
 /** Tags referenced by conversations but missing locally (created elsewhere) get fetched. */

@@ -24,7 +24,8 @@ export function Composer({ s, conv }) {
   const saved = drafts.get(conv.id) || { text: '', note: false, atts: [] };
   const [text, setText] = useState(saved.text);
   const [note, setNote] = useState(saved.note);
-  const [atts, setAtts] = useState(saved.atts);
+  // Uploads still running when the agent switched away are not resumed: keep finished ones.
+  const [atts, setAtts] = useState(() => saved.atts.filter((a) => a.state === 'done'));
   const [pickerIndex, setPickerIndex] = useState(0);
   const [dismissed, setDismissed] = useState(null);
   const [inserting, setInserting] = useState(false);
