@@ -141,6 +141,16 @@ class _Ticket:
             await asyncio.shield(self._prev)
 
     def release(self) -> None:
+        """Done once this holder *and every earlier one* is done: a write that fails early
+        must not let a later write append its events before an earlier, slower one."""
+        if self._done.done():
+            return
+        if self._prev is None or self._prev.done():
+            self._done.set_result(None)
+        else:
+            self._prev.add_done_callback(self._finish)
+
+    def _finish(self, _prev: asyncio.Future[None]) -> None:
         if not self._done.done():
             self._done.set_result(None)
 
@@ -530,12 +540,15 @@ class MongoStore(Store):
         # is in place, so a writer that read it builds on a complete state.
         state = {**claim["state"], "_id": conversation_id}
         conversations = db["conversations"]
-        query = {"_id": conversation_id, "version": {"$lt": version}}
-        try:
-            await self._retry(lambda: conversations.replace_one(query, state, upsert=version == 1))
-        except Exception as exc:
-            if not _is_dup(exc):  # upsert of version 1 over a newer document: already applied
-                raise
+        if version == 1:
+            try:
+                await self._retry(lambda: conversations.insert_one(state))
+            except Exception as exc:
+                if not _is_dup(exc):  # the document exists: this claim was applied before
+                    raise
+        else:
+            query = {"_id": conversation_id, "version": {"$lt": version}}
+            await self._retry(lambda: conversations.replace_one(query, state))
         await self._retry(
             lambda: db["commits"].update_one(
                 {"_id": claim["_id"], "t": token},
@@ -790,6 +803,18 @@ class MongoStore(Store):
         async with self._op() as db:
             events = db["events"]
             if keep == 0:
+                # The counter must cover every cursor handed out before the log empties (on
+                # FerretDB a lost `$inc` can leave it behind): cursors are never reused.
+                newest = await self._retry(
+                    lambda: events.find({}, {"_id": 1}).sort("_id", -1).limit(1).to_list(None)
+                )
+                if newest:
+                    top = int(newest[0]["_id"])
+                    await self._retry(
+                        lambda: db["counters"].update_one(
+                            {"_id": "events"}, {"$max": {"n": top}}, upsert=True
+                        )
+                    )
                 result = await self._retry(lambda: events.delete_many({}))
                 return result.deleted_count
             edge = await self._retry(
