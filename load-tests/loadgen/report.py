@@ -105,7 +105,8 @@ def markdown(run: dict[str, Any]) -> str:
             f"{r['traffic']['skipped_by_generator']}"
         )
         extra.append(
-            f"- unexpected disconnects {r['unexpected_disconnects']}, out of order "
+            f"- unexpected disconnects {r['unexpected_disconnects']} "
+            f"{r.get('disconnect_reasons') or ''}, out of order "
             f"{r['out_of_order']}, resume overlap {r['resume_overlap']}, expected deliveries "
             f"{r['expected_deliveries']}; users: {r['users']}"
         )
@@ -154,6 +155,8 @@ def markdown(run: dict[str, Any]) -> str:
                 f"{c['rss_after_burst_mb']} -> {c['rss_after_passivation_mb']} MB "
                 f"({c['rss_per_conversation_kb']} KB per conversation)"
             )
+        if r["traffic"].get("http_error_samples"):
+            extra.append(f"- HTTP refusals (first): {r['traffic']['http_error_samples'][:3]}")
         if r.get("lost_samples") or r.get("seq_gap_samples") or r.get("duplicate_samples"):
             extra.append(
                 f"- samples: lost {r['lost_samples'][:3]} gaps {r['seq_gap_samples'][:3]} "

@@ -438,6 +438,7 @@ class Run:
                 "skipped_by_generator": self.sender.skipped,
                 "http_status": dict(self.sender.status),
                 "http_errors": self.sender.errors(),
+                "http_error_samples": self.sender.error_samples,
                 "sent_per_s": round(traffic_sent / seconds, 2),
                 "http_ms": self.sender.http_ms.merged(lambda _: True).summary(),
                 "generator_lag_ms": self.sender.lag_ms.summary(),
@@ -463,6 +464,12 @@ class Run:
             "seq_gap_samples": samples("seq_gap_samples"),
             "seq_repeats": total("seq_repeats"),
             "unexpected_disconnects": total("unexpected_disconnects"),
+            "disconnect_reasons": dict(
+                sum(
+                    (collections.Counter(p.get("disconnect_reasons", {})) for p in collected),
+                    collections.Counter(),
+                )
+            ),
             "server": {
                 **self.monitor.window("server", start, end),
                 "rss_rest_mb": result.get("rss_rest_mb"),

@@ -42,6 +42,7 @@ class Sender:
         self.lag_ms = Histogram()  # how late the generator sent vs its schedule
         self.skipped = 0  # schedule slots dropped because max_inflight were outstanding
         self.sent = 0
+        self.error_samples: list[str] = []  # the first few refusals, status and body
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Sender:
@@ -71,8 +72,10 @@ class Sender:
             async with self._session.post(
                 self.endpoint, data=orjson.dumps(body), headers=self.headers
             ) as response:
-                await response.read()
+                body_text = await response.read()
                 code = str(response.status)
+                if response.status >= 300 and len(self.error_samples) < 5:
+                    self.error_samples.append(f"{code} {body_text[:300].decode(errors='replace')}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             code = type(exc).__name__
         self.status[code] += 1

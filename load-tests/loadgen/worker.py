@@ -101,6 +101,7 @@ class Worker:
         self.seq_gap_samples: list[dict[str, Any]] = []
         self.seq_repeats = 0
         self.connect_hist = Histogram()
+        self.disconnect_reasons: collections.Counter[str] = collections.Counter()
         self.connect_errors: collections.Counter[str] = collections.Counter()
         self.conversations: collections.deque[str] = collections.deque(maxlen=2000)
         self.reply_ids: list[list[Any]] = []
@@ -128,9 +129,10 @@ class Worker:
             else:
                 self._event(conn, event, data, live=True)
 
-        async def on_disconnect(*_: Any) -> None:
+        async def on_disconnect(*reason: Any) -> None:
             if not conn.dropping:
                 conn.drops += 1
+                self.disconnect_reasons[str(reason[0]) if reason else "unknown"] += 1
 
         client.on("*", on_any)
         client.on("disconnect", on_disconnect)
@@ -398,6 +400,7 @@ class Worker:
                 1 for c in self.conns if c.client is not None and c.client.connected
             ),
             "unexpected_disconnects": sum(c.drops for c in self.conns),
+            "disconnect_reasons": dict(self.disconnect_reasons),
             "connect_ms": self.connect_hist.to_json(),
             "connect_errors": dict(self.connect_errors),
             "hists": self.hists.to_json(),
