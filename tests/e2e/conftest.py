@@ -138,7 +138,7 @@ class ServerProcess:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     if not (ROOT / "web-client" / "dist" / "index.html").exists():
         pytest.fail("web-client/dist is missing: run `npm run build` in web-client/")
     base = tmp_path_factory.mktemp("web-client-e2e")
@@ -206,8 +206,8 @@ class Inbound:
 
 
 @pytest.fixture
-def inbound(server: ServerProcess) -> Iterator[Inbound]:
-    poster = Inbound(server)
+def api_inbound(demo_server: ServerProcess) -> Iterator[Inbound]:
+    poster = Inbound(demo_server)
     try:
         yield poster
     finally:
@@ -215,7 +215,7 @@ def inbound(server: ServerProcess) -> Iterator[Inbound]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def chromium_browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
     sync_api = pytest.importorskip("playwright.sync_api")

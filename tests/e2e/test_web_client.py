@@ -24,7 +24,8 @@ pytestmark = pytest.mark.browser
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
-expect.set_options(timeout=10_000)
+# Generous: CI machines can be busy; passing tests do not wait for it.
+expect.set_options(timeout=20_000)
 
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 820, "height": 1100}
@@ -85,12 +86,12 @@ class Session:
 
 
 @pytest.fixture
-def sessions(browser: Any, server: ServerProcess) -> Iterator[Any]:
+def sessions(chromium_browser: Any, demo_server: ServerProcess) -> Iterator[Any]:
     opened: list[Session] = []
 
     def login(who: str, viewport: dict[str, int] = DESKTOP) -> Session:
-        creds = server.admin if who == "admin" else server.agent(who)
-        session = Session(browser, server, creds, viewport)
+        creds = demo_server.admin if who == "admin" else demo_server.agent(who)
+        session = Session(chromium_browser, demo_server, creds, viewport)
         opened.append(session)
         return session
 
@@ -104,16 +105,16 @@ def _sender(prefix: str) -> str:
 
 
 def test_login_rejects_a_wrong_password_and_the_session_survives_reload(
-    browser: Any, server: ServerProcess
+    chromium_browser: Any, demo_server: ServerProcess
 ) -> None:
-    context = browser.new_context(viewport=DESKTOP, base_url=server.url)
+    context = chromium_browser.new_context(viewport=DESKTOP, base_url=demo_server.url)
     page = context.new_page()
     page.goto("/")
     page.get_by_test_id("login-email").fill("alice@demo.test")
     page.get_by_test_id("login-password").fill("not-the-password")
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("login-error")).to_be_visible()
-    page.get_by_test_id("login-password").fill(server.agent("alice")["password"])
+    page.get_by_test_id("login-password").fill(demo_server.agent("alice")["password"])
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("me-name")).to_have_text("Alice Agent")
     page.reload()
@@ -126,7 +127,7 @@ def test_login_rejects_a_wrong_password_and_the_session_survives_reload(
 
 
 def test_two_agents_live_list_thread_assignment_and_typing(
-    sessions: Any, inbound: Inbound, screenshots: Path
+    sessions: Any, api_inbound: Inbound, screenshots: Path
 ) -> None:
     alice = sessions("alice")
     bob = sessions("bob")
@@ -134,7 +135,7 @@ def test_two_agents_live_list_thread_assignment_and_typing(
         agent.show_tab("all")
 
     sender = _sender("live")
-    conversation_id = inbound(sender, "Hello from the live test", name="Livia Tester")
+    conversation_id = api_inbound(sender, "Hello from the live test", name="Livia Tester")
     for agent in (alice, bob):
         expect(agent.row(conversation_id)).to_be_visible()
         expect(agent.row(conversation_id)).to_contain_text("Livia Tester")
@@ -150,7 +151,7 @@ def test_two_agents_live_list_thread_assignment_and_typing(
     expect(bob.messages).to_contain_text("Hello from the live test")
     expect(alice.page.get_by_test_id("viewing-indicator")).to_contain_text("Bob Agent is viewing")
 
-    inbound(sender, "A second message, live")
+    api_inbound(sender, "A second message, live")
     for agent in (alice, bob):
         expect(agent.messages).to_contain_text("A second message, live")
         expect(agent.row(conversation_id)).to_contain_text("A second message, live")
@@ -178,8 +179,8 @@ def test_two_agents_live_list_thread_assignment_and_typing(
     expect(alice.page.get_by_test_id("typing-indicator")).to_have_count(0)
 
 
-def test_send_keys_and_send_with_status(sessions: Any, inbound: Inbound) -> None:
-    conversation_id = inbound(_sender("keys"), "Can you help with my order?", name="Kira Keys")
+def test_send_keys_and_send_with_status(sessions: Any, api_inbound: Inbound) -> None:
+    conversation_id = api_inbound(_sender("keys"), "Can you help with my order?", name="Kira Keys")
     admin = sessions("admin")
     admin.open(conversation_id)
     outbound = admin.page.locator('[data-testid="message"][data-kind="outbound"]')
@@ -257,9 +258,9 @@ def test_send_keys_and_send_with_status(sessions: Any, inbound: Inbound) -> None
 
 
 def test_slash_opens_templates_filtered_as_you_type(
-    sessions: Any, inbound: Inbound, screenshots: Path
+    sessions: Any, api_inbound: Inbound, screenshots: Path
 ) -> None:
-    conversation_id = inbound(_sender("tpl"), "Where is my quote?", name="Tara Template")
+    conversation_id = api_inbound(_sender("tpl"), "Where is my quote?", name="Tara Template")
     alice = sessions("alice")
     alice.open(conversation_id)
     composer = alice.composer
@@ -295,9 +296,9 @@ def test_slash_opens_templates_filtered_as_you_type(
 
 
 def test_actions_notes_tags_snooze_attachments_and_new_conversation(
-    sessions: Any, inbound: Inbound
+    sessions: Any, api_inbound: Inbound
 ) -> None:
-    conversation_id = inbound(_sender("act"), "Please tag me", name="Axel Actions")
+    conversation_id = api_inbound(_sender("act"), "Please tag me", name="Axel Actions")
     alice = sessions("alice")
     alice.open(conversation_id)
     page = alice.page
@@ -354,7 +355,7 @@ def test_actions_notes_tags_snooze_attachments_and_new_conversation(
     bounced = page.locator('[data-testid="message"][data-kind="outbound"]').last
     expect(bounced).to_contain_text("This one will bounce")
     expect(bounced).to_have_attribute("data-message-id", re.compile("^msg_"))
-    inbound.status(bounced.get_attribute("data-message-id"), "failed", "Recipient blocked us")
+    api_inbound.status(bounced.get_attribute("data-message-id"), "failed", "Recipient blocked us")
     expect(bounced.get_by_test_id("delivery-status")).to_have_attribute("data-status", "failed")
     expect(bounced.get_by_test_id("delivery-reason")).to_have_text("Failed: Recipient blocked us")
 
@@ -385,7 +386,7 @@ def test_actions_notes_tags_snooze_attachments_and_new_conversation(
 
 
 def test_html_email_renders_sandboxed_without_running_scripts(
-    sessions: Any, inbound: Inbound
+    sessions: Any, api_inbound: Inbound
 ) -> None:
     html = (
         "<p>Hello <b>rich</b> world</p>"
@@ -393,7 +394,7 @@ def test_html_email_renders_sandboxed_without_running_scripts(
         "<img src=\"x\" onerror=\"window.top.__pwned='onerror'; alert('onerror')\">"
         "<a href=\"javascript:alert('link')\">click</a>"
     )
-    conversation_id = inbound(_sender("html"), "Hello rich world", name="Hana Html", html=html)
+    conversation_id = api_inbound(_sender("html"), "Hello rich world", name="Hana Html", html=html)
     alice = sessions("alice")
     alice.open(conversation_id)
     frame_el = alice.page.get_by_test_id("email-frame")
@@ -410,10 +411,10 @@ def test_html_email_renders_sandboxed_without_running_scripts(
 
 
 def test_reconnects_and_catches_up_after_a_server_restart(
-    sessions: Any, server: ServerProcess, inbound: Inbound, screenshots: Path
+    sessions: Any, demo_server: ServerProcess, api_inbound: Inbound, screenshots: Path
 ) -> None:
     sender = _sender("restart")
-    conversation_id = inbound(sender, "Before the restart", name="Rita Restart")
+    conversation_id = api_inbound(sender, "Before the restart", name="Rita Restart")
     alice = sessions("alice")
     alice.show_tab("all")
     alice.open(conversation_id)
@@ -423,27 +424,29 @@ def test_reconnects_and_catches_up_after_a_server_restart(
     expect(banner).to_have_count(0)
 
     stopped_at = time.monotonic()
-    server.stop()
+    demo_server.stop()
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("Reconnecting")
     alice.page.screenshot(path=str(screenshots / "reconnecting-banner.png"))
     time.sleep(max(0.0, 5.0 - (time.monotonic() - stopped_at)))
-    server.start()
+    demo_server.start()
 
-    inbound(sender, "Sent while you were away")
-    other = inbound(_sender("restart-new"), "A new conversation after the restart", name="Nils New")
-    expect(alice.messages).to_contain_text("Sent while you were away", timeout=20_000)
+    api_inbound(sender, "Sent while you were away")
+    other = api_inbound(
+        _sender("restart-new"), "A new conversation after the restart", name="Nils New"
+    )
+    expect(alice.messages).to_contain_text("Sent while you were away", timeout=30_000)
     expect(alice.row(other)).to_be_visible()
     expect(banner).to_have_count(0)
     assert alice.page.evaluate("window.__samePage") == "yes", "the page was reloaded"
 
     # Still live after the reconnect.
-    inbound(sender, "And live again")
+    api_inbound(sender, "And live again")
     expect(alice.messages).to_contain_text("And live again")
 
 
-def test_tablet_width_is_usable(sessions: Any, inbound: Inbound, screenshots: Path) -> None:
-    conversation_id = inbound(_sender("tablet"), "Testing on a tablet", name="Tom Tablet")
+def test_tablet_width_is_usable(sessions: Any, api_inbound: Inbound, screenshots: Path) -> None:
+    conversation_id = api_inbound(_sender("tablet"), "Testing on a tablet", name="Tom Tablet")
     alice = sessions("alice", TABLET)
     alice.show_tab("all")
     alice.open(conversation_id)
@@ -455,15 +458,15 @@ def test_tablet_width_is_usable(sessions: Any, inbound: Inbound, screenshots: Pa
     alice.page.screenshot(path=str(screenshots / "tablet-820.png"))
 
 
-def test_infinite_scroll_and_history_paging(sessions: Any, inbound: Inbound) -> None:
+def test_infinite_scroll_and_history_paging(sessions: Any, api_inbound: Inbound) -> None:
     batch = _sender("page")
     talker = _sender("history")
     # More than one page (50) of conversations and of messages in one conversation.
-    for i in range(max(0, 56 - inbound.conversation_count())):
-        inbound(f"{batch}-{i}", f"Bulk {i}", name=f"Bulk {i:02d}")
+    for i in range(max(0, 56 - api_inbound.conversation_count())):
+        api_inbound(f"{batch}-{i}", f"Bulk {i}", name=f"Bulk {i:02d}")
     for i in range(60):
-        inbound(talker, f"History line {i:03d}", name="Hugo History")
-    conversation_id = inbound(talker, "The latest line", name="Hugo History")
+        api_inbound(talker, f"History line {i:03d}", name="Hugo History")
+    conversation_id = api_inbound(talker, "The latest line", name="Hugo History")
 
     alice = sessions("alice")
     alice.show_tab("all", status="all")
