@@ -296,7 +296,7 @@ def test_slash_opens_templates_filtered_as_you_type(
 
 
 def test_actions_notes_tags_snooze_attachments_and_new_conversation(
-    sessions: Any, api_inbound: Inbound
+    sessions: Any, api_inbound: Inbound, screenshots: Path
 ) -> None:
     conversation_id = api_inbound(_sender("act"), "Please tag me", name="Axel Actions")
     alice = sessions("alice")
@@ -330,12 +330,24 @@ def test_actions_notes_tags_snooze_attachments_and_new_conversation(
     expect(details).to_contain_text(tag_name)
 
     # Attachments: too large is refused before upload; a small image uploads and shows inline.
-    drop = """([name, size, type]) => {
+    drop = """async ([name, size, type]) => {
+        let blob;
+        if (type.startsWith('image/')) {
+          const canvas = document.createElement('canvas');
+          canvas.width = 240;
+          canvas.height = 140;
+          const g = canvas.getContext('2d');
+          const grad = g.createLinearGradient(0, 0, 240, 140);
+          grad.addColorStop(0, '#6366f1');
+          grad.addColorStop(1, '#22d3ee');
+          g.fillStyle = grad;
+          g.fillRect(0, 0, 240, 140);
+          blob = await new Promise((resolve) => canvas.toBlob(resolve, type));
+        } else {
+          blob = new Blob([new Uint8Array(size)], { type });
+        }
         const dt = new DataTransfer();
-        const bytes = size > 1000 ? new Uint8Array(size) : Uint8Array.from(atob(
-          'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='
-        ), (c) => c.charCodeAt(0));
-        dt.items.add(new File([bytes], name, { type }));
+        dt.items.add(new File([blob], name, { type }));
         const target = document.querySelector('[data-testid="composer"]');
         target.dispatchEvent(new DragEvent('dragenter', { dataTransfer: dt, bubbles: true }));
         target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true }));
@@ -343,11 +355,13 @@ def test_actions_notes_tags_snooze_attachments_and_new_conversation(
     page.evaluate(drop, ["huge.bin", 26 * 1024 * 1024, "application/octet-stream"])
     expect(page.get_by_test_id("file-error")).to_contain_text("25 MB")
     expect(page.get_by_test_id("attachment-chip")).to_have_count(0)
-    page.evaluate(drop, ["pixel.png", 0, "image/png"])
+    page.evaluate(drop, ["chart.png", 0, "image/png"])
     expect(page.get_by_test_id("attachment-chip")).to_have_attribute("data-state", "done")
     alice.composer.press_sequentially("Here is the picture")
     alice.composer.press("Enter")
-    expect(page.get_by_test_id("attachment-image")).to_be_visible()
+    image = page.get_by_test_id("attachment-image").locator("img")
+    expect(image).to_be_visible()
+    expect(image).to_have_js_property("naturalWidth", 240)
 
     # A delivery failure reported by the channel shows with its reason.
     alice.composer.press_sequentially("This one will bounce")
@@ -372,6 +386,8 @@ def test_actions_notes_tags_snooze_attachments_and_new_conversation(
     page.get_by_test_id("customer-result").first.click()
     expect(page.get_by_test_id("linked-customer")).to_have_text("Northwind Traders")
     expect(page.get_by_test_id("thread-title")).to_have_text("Northwind Traders")
+
+    page.screenshot(path=str(screenshots / "thread-note-tags-attachment.png"))
 
     # Start a new conversation with the + button.
     recipient = _sender("new")
