@@ -461,6 +461,26 @@ def test_reconnects_and_catches_up_after_a_server_restart(
     expect(alice.messages).to_contain_text("And live again")
 
 
+def test_resync_reloads_quietly_when_the_server_cannot_replay(
+    sessions: Any, api_inbound: Inbound
+) -> None:
+    sender = _sender("resync")
+    conversation_id = api_inbound(sender, "Before the resync", name="Rex Resync")
+    alice = sessions("alice")
+    alice.open(conversation_id)
+    expect(alice.messages).to_contain_text("Before the resync")
+    alice.page.evaluate("window.__samePage = 'yes'")
+    # A cursor the server cannot replay from (as after a log reset): it answers
+    # {"resync": true}; the client reloads what it shows and starts over from the server's cursor.
+    missed = api_inbound(_sender("resync-missed"), "Missed while away", name="Mia Missed")
+    alice.page.evaluate("window.__conv.reconnectWithCursor(10 ** 9)")
+    alice.page.wait_for_function("() => window.__conv.cursor < 10 ** 9")
+    expect(alice.row(missed)).to_be_visible()
+    api_inbound(sender, "Live again after the resync")
+    expect(alice.messages).to_contain_text("Live again after the resync")
+    assert alice.page.evaluate("window.__samePage") == "yes", "the page was reloaded"
+
+
 def test_tablet_width_is_usable(sessions: Any, api_inbound: Inbound, screenshots: Path) -> None:
     conversation_id = api_inbound(_sender("tablet"), "Testing on a tablet", name="Tom Tablet")
     alice = sessions("alice", TABLET)

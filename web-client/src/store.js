@@ -920,5 +920,18 @@ export function uploadFile(file, onProgress) {
 
 // For tests and debugging in the console.
 if (typeof window !== 'undefined') {
-  window.__conv = { getState, get cursor() { return sequencer.cursor; } };
+  window.__conv = {
+    getState,
+    get cursor() {
+      return sequencer.cursor;
+    },
+    /** Pretend to be a client from before a server log reset, then reconnect. */
+    reconnectWithCursor(cursor) {
+      sequencer.cursor = cursor;
+      if (socket) {
+        socket.disconnect();
+        socket.connect();
+      }
+    },
+  };
 }

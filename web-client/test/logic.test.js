@@ -166,6 +166,21 @@ describe('resume sequencing', () => {
     expect(seen).toEqual([101]);
     expect(s.cursor).toBe(101);
   });
+  it('starts over when the server log was reset (cursor from the future)', () => {
+    const seen = [];
+    const s = new EventSequencer((e) => seen.push(e.cursor), 5000);
+    s.begin();
+    expect(s.finish({ resync: true, cursor: 12 })).toBe('resync');
+    expect(s.cursor).toBe(12);
+    s.live({ cursor: 13 });
+    expect(seen).toEqual([13]);
+  });
+  it('applies events without a cursor as they come', () => {
+    const seen = [];
+    const s = new EventSequencer((e) => seen.push(e.type), 1);
+    s.live({ type: 'x' });
+    expect(seen).toEqual(['x']);
+  });
 });
 
 describe('thread merging', () => {

@@ -251,7 +251,10 @@ export class EventSequencer {
     let result = 'ok';
     if (ack && ack.resync) {
       result = 'resync';
-      if (typeof ack.cursor === 'number') this.cursor = Math.max(this.cursor, ack.cursor);
+      // Start over from the server's position, even if it is *below* ours: a resync also
+      // answers a cursor from the future (the event log was reset), and keeping the old,
+      // higher cursor would then drop every event from now on.
+      if (typeof ack.cursor === 'number') this.cursor = ack.cursor;
     } else {
       const events = ((ack && ack.events) || []).slice().sort((a, b) => a.cursor - b.cursor);
       for (const ev of events) this._one(ev);
