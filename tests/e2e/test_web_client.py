@@ -522,6 +522,14 @@ def test_infinite_scroll_and_history_paging(sessions: Any, api_inbound: Inbound)
     expect(messages).to_have_count(50)
     alice.page.get_by_test_id("message-list").evaluate("el => el.parentElement.scrollTop = 0")
     expect(messages).to_have_count(61)
+    # Scrolled up, a new message does not yank the view down: a pill offers to jump.
+    api_inbound(talker, "Arrived while reading history")
+    expect(messages).to_have_count(62)
+    pill = alice.page.get_by_test_id("new-messages-below")
+    expect(pill).to_be_visible()
+    pill.click()
+    expect(pill).to_have_count(0)
+    expect(messages.last).to_be_in_viewport()
     seqs = alice.page.locator('[data-testid="message"]').evaluate_all(
         "els => els.map(e => e.textContent)"
     )

@@ -1,5 +1,5 @@
 import { Fragment } from 'preact';
-import { useEffect, useLayoutEffect, useRef } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { CHANNEL_LABELS, activeTypers, formatDay, formatFull, joinNames, sameDay } from '../lib/logic.js';
 import { loadDetail, loadOlder, loadThread, selectConversation } from '../store.js';
 import { AssigneeSelect, CustomerSection, SnoozeMenu, StatusButtons, TagEditor } from './Actions.jsx';
@@ -157,23 +157,34 @@ function MessageList({ thread, tz, convId }) {
   const topRef = useRef(null);
   const prevHeight = useRef(0);
   const prevFirst = useRef(null);
+  const prevLast = useRef(null);
+  const [newBelow, setNewBelow] = useState(false);
   const messages = thread.messages || [];
 
   useEffect(() => {
     atBottom.current = true;
+    prevLast.current = null;
+    setNewBelow(false);
   }, [convId]);
 
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
     const first = messages[0] && messages[0].id;
+    const lastMsg = messages[messages.length - 1];
+    const last = lastMsg && lastMsg.id;
+    const appended = prevLast.current && last !== prevLast.current;
+    if (appended && lastMsg.pending) atBottom.current = true; // what I just sent: show it
     if (prevFirst.current && first !== prevFirst.current && !atBottom.current) {
       // Older messages were prepended: keep what the reader was looking at in place.
       el.scrollTop += el.scrollHeight - prevHeight.current;
     } else if (atBottom.current) {
       el.scrollTop = el.scrollHeight;
+    } else if (appended) {
+      setNewBelow(true);
     }
     prevFirst.current = first;
+    prevLast.current = last;
     prevHeight.current = el.scrollHeight;
   });
 
@@ -190,42 +201,57 @@ function MessageList({ thread, tz, convId }) {
   const onScroll = () => {
     const el = ref.current;
     atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 60;
+    if (atBottom.current && newBelow) setNewBelow(false);
+  };
+
+  const toBottom = () => {
+    const el = ref.current;
+    if (el) el.scrollTop = el.scrollHeight;
+    atBottom.current = true;
+    setNewBelow(false);
   };
 
   return (
-    <div class="messages" ref={ref} onScroll={onScroll} tabIndex={0} aria-label="Messages">
-      {thread.hasMore ? (
-        <div ref={topRef} class="load-older">
-          <button type="button" class="btn btn-link btn-small" onClick={() => loadOlder(convId)} disabled={thread.loadingOlder}>
-            {thread.loadingOlder ? 'Loading…' : 'Load earlier messages'}
-          </button>
-        </div>
+    <div class="messages-wrap">
+      {newBelow ? (
+        <button type="button" class="new-below" onClick={toBottom} data-testid="new-messages-below">
+          New messages ↓
+        </button>
       ) : null}
-      {thread.loading && messages.length === 0 ? (
-        <div class="splash" role="status">
-          <div class="spinner" aria-hidden="true" /> Loading messages…
-        </div>
-      ) : null}
-      {thread.error ? (
-        <div class="thread-error" role="alert">
-          {thread.error}{' '}
-          <button type="button" class="btn btn-link" onClick={() => loadThread(convId)}>
-            Try again
-          </button>
-        </div>
-      ) : null}
-      <ol class="message-list" role="log" aria-live="polite" aria-relevant="additions" aria-label="Message history" data-testid="message-list">
-        {messages.map((m, i) => (
-          <Fragment key={m.id}>
-            {i === 0 || !sameDay(messages[i - 1].created_at, m.created_at, tz) ? (
-              <li class="day-sep" aria-hidden="false">
-                <span>{formatDay(m.created_at, tz)}</span>
-              </li>
-            ) : null}
-            <MessageItem m={m} tz={tz} convId={convId} />
-          </Fragment>
-        ))}
-      </ol>
+      <div class="messages" ref={ref} onScroll={onScroll} tabIndex={0} aria-label="Messages">
+        {thread.hasMore ? (
+          <div ref={topRef} class="load-older">
+            <button type="button" class="btn btn-link btn-small" onClick={() => loadOlder(convId)} disabled={thread.loadingOlder}>
+              {thread.loadingOlder ? 'Loading…' : 'Load earlier messages'}
+            </button>
+          </div>
+        ) : null}
+        {thread.loading && messages.length === 0 ? (
+          <div class="splash" role="status">
+            <div class="spinner" aria-hidden="true" /> Loading messages…
+          </div>
+        ) : null}
+        {thread.error ? (
+          <div class="thread-error" role="alert">
+            {thread.error}{' '}
+            <button type="button" class="btn btn-link" onClick={() => loadThread(convId)}>
+              Try again
+            </button>
+          </div>
+        ) : null}
+        <ol class="message-list" role="log" aria-live="polite" aria-relevant="additions" aria-label="Message history" data-testid="message-list">
+          {messages.map((m, i) => (
+            <Fragment key={m.id}>
+              {i === 0 || !sameDay(messages[i - 1].created_at, m.created_at, tz) ? (
+                <li class="day-sep" aria-hidden="false">
+                  <span>{formatDay(m.created_at, tz)}</span>
+                </li>
+              ) : null}
+              <MessageItem m={m} tz={tz} convId={convId} />
+            </Fragment>
+          ))}
+        </ol>
+      </div>
     </div>
   );
 }
