@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 import orjson
@@ -59,7 +59,8 @@ class StreamBus:
         self._queued_total = 0  # items ever queued ...
         self._sent_total = 0  # ... and ever written to Redis: a mark is confirmed once sent
         self._flushed = asyncio.Event()
-        self._last_seq: dict[str, int] = {}  # per conversation, for dropping re-sent entries
+        # (conversation, seq) of recently delivered events, for dropping re-sent entries
+        self._delivered_keys: OrderedDict[tuple[str, int], None] = OrderedDict()
         self.redis_down = False
 
     def attach(self, emitter: Emitter) -> None:
@@ -170,14 +171,17 @@ class StreamBus:
             log.exception("bus.deliver_failed", stream=stream)
 
     def _seen_before(self, wire: dict[str, Any]) -> bool:
-        """A batch half-written before Redis dropped is written again: drop the repeats.
-        Each event of a conversation has its own seq, written in order by its one owner."""
-        conversation_id, seq = wire["conversation_id"], int(wire["seq"])
-        if seq <= self._last_seq.get(conversation_id, 0):
+        """A batch half-written before Redis dropped is written again: drop the exact repeats.
+        Each event of a conversation has its own seq, but not always in seq order in the
+        stream: while Redis is down two nodes can write one conversation (local execution,
+        fenced by the store) and flush their queues in either order once it is back, so a
+        "highest seq so far" mark would silently drop the older events of that conversation."""
+        key = (wire["conversation_id"], int(wire["seq"]))
+        if key in self._delivered_keys:
             return True
-        self._last_seq[conversation_id] = seq
-        if len(self._last_seq) > 200_000:
-            self._last_seq.pop(next(iter(self._last_seq)))
+        self._delivered_keys[key] = None
+        if len(self._delivered_keys) > 200_000:
+            self._delivered_keys.popitem(last=False)
         return False
 
     async def _emit(self, name: str, payload: Any, room: str, skip_sid: str | None) -> None:
