@@ -62,7 +62,7 @@ def _shop() -> ChannelAccount:
         name="Shop",
         authorized=[
             AuthorizedUser("usr_alice", can_reassign=True),
-            AuthorizedUser("usr_bob"),
+            AuthorizedUser("usr_bob", can_reassign=True),
         ],
         secrets={"token": SHOP_TOKEN},
     )
@@ -84,7 +84,10 @@ def cluster_nginx_config(upstreams: list[int], listen: int) -> str:
     replacements = [
         (r"listen 80;\s*# test: listen", f"listen 127.0.0.1:{listen};"),
         (r"access_log \S+;\s*# test: access_log", "access_log logs/conversations.access.log;"),
-        (r"error_log \S+ (\w+);\s*# test: error_log", r"error_log logs/conversations.error.log \1;"),
+        (
+            r"error_log \S+ (\w+);\s*# test: error_log",
+            r"error_log logs/conversations.error.log \1;",
+        ),
     ]
     for pattern, replacement in replacements:
         text, count = re.subn(pattern, replacement, text)
@@ -287,7 +290,9 @@ class Cluster:
     def log_tails(self, lines: int = 60) -> str:
         parts = []
         for i, node in enumerate(self.nodes):
-            state = "running" if node.running() else f"exited ({node.process and node.process.poll()})"
+            state = (
+                "running" if node.running() else f"exited ({node.process and node.process.poll()})"
+            )
             parts.append(f"--- node-{i} {self.node_url(i)} [{state}] ---\n{node.log_tail(lines)}")
         parts.append(f"--- nginx ---\n{self.nginx.log_tail(20)}")
         error_log = self.nginx.workdir / "logs" / "conversations.error.log"
@@ -295,10 +300,36 @@ class Cluster:
             tail = error_log.read_text(errors="replace").splitlines()[-20:]
             parts.append("--- nginx error log ---\n" + "\n".join(tail))
         parts.append(f"--- redis ---\n{self.redis.log_tail(10)}")
+        parts.append(f"--- store ---\n{self.store_summary()}")
         return "\n".join(parts)
 
+    def store_summary(self) -> str:
+        """Conversation versions and unfinished commits (claims whose apply never finished)."""
+        from pymongo import MongoClient
 
-def _start_node(i: int, port: int, mongodb_url: str, redis_url: str, workdir: Path) -> ManagedProcess:
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            self.mongodb_url, serverSelectionTimeoutMS=3000
+        )
+        try:
+            db = client[self.database]
+            lines = [
+                f"conversation {c['_id']} version={c.get('version')} seq={c.get('seq')}"
+                for c in db["conversations"].find({}, {"version": 1, "seq": 1})
+            ]
+            lines += [
+                f"OPEN commit {c['_id']} (token {c.get('t')})"
+                for c in db["commits"].find({"open": {"$exists": True}}, {"t": 1})
+            ]
+            return "\n".join(lines) or "<empty>"
+        except Exception as exc:  # diagnostics only
+            return f"<cannot read the store: {exc!r}>"
+        finally:
+            client.close()
+
+
+def _start_node(
+    i: int, port: int, mongodb_url: str, redis_url: str, workdir: Path
+) -> ManagedProcess:
     env = {
         **os.environ,
         "MONGODB_URL": mongodb_url,
@@ -401,7 +432,10 @@ async def cluster(
     cluster: Cluster | None = None
     try:
         await asyncio.gather(
-            *(_wait_ready(http, node, f"http://127.0.0.1:{port}") for node, port in zip(nodes, ports, strict=True))
+            *(
+                _wait_ready(http, node, f"http://127.0.0.1:{port}")
+                for node, port in zip(nodes, ports, strict=True)
+            )
         )
         nginx_port = free_port()
         config = cluster_nginx_config(ports, nginx_port)
