@@ -77,7 +77,7 @@ export function Thread({ s, id, conv, detailsOpen, setDetailsOpen }) {
             </button>
           </div>
         </header>
-        <MessageList thread={thread} tz={tz} convId={id} />
+        <MessageList key={id} thread={thread} tz={tz} convId={id} />
         <div class="activity-line" aria-live="polite" data-testid="activity-line">
           {viewers.length ? (
             <span class="viewing" data-testid="viewing-indicator">
@@ -173,7 +173,7 @@ function MessageList({ thread, tz, convId }) {
     const first = messages[0] && messages[0].id;
     const lastMsg = messages[messages.length - 1];
     const last = lastMsg && lastMsg.id;
-    const appended = prevLast.current && last !== prevLast.current;
+    const appended = !!(prevLast.current && lastMsg && last !== prevLast.current);
     if (appended && lastMsg.pending) atBottom.current = true; // what I just sent: show it
     if (prevFirst.current && first !== prevFirst.current && !atBottom.current) {
       // Older messages were prepended: keep what the reader was looking at in place.
