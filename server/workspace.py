@@ -263,7 +263,10 @@ class Workspace:
             "contact": contact.to_dict() if contact else None,
             "customer": customer.to_dict() if customer else None,
             "account": account.public(),
-            "viewers": [v.__dict__ for v in await self.presence.viewers(conversation_id)],
+            "viewers": [
+                {"user_id": v.user_id, "name": v.name}
+                for v in await self.presence.viewers(conversation_id)
+            ],
         }
 
     async def messages(

@@ -253,6 +253,12 @@ async def test_typing_and_viewing_reach_the_other_agents(live: LiveServer) -> No
     assert [v["name"] for v in ack["viewers"]] == ["Alice", "Bob"]
     viewing = await alice.wait_for(lambda n, d: n == "viewing" and len(d["viewers"]) == 2)
     assert viewing[-1]["conversation_id"] == conversation_id
+    # Opening the conversation over HTTP shows who else has it open.
+    status, detail = await live.api(
+        "GET", f"/api/conversations/{conversation_id}", await live.token("alice")
+    )
+    assert status == 200, detail
+    assert [v["name"] for v in detail["viewers"]] == ["Alice", "Bob"]
 
     await bob.call("typing", {"conversation_id": conversation_id, "typing": True})
     typing = await alice.wait_for(lambda n, d: n == "typing")
