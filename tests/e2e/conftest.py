@@ -228,6 +228,9 @@ def chromium_browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path: Path) -> Path:
+    """Where the tests save their screenshots: docs/screenshots/ when CONV_SCREENSHOTS=1
+    (to refresh the committed pictures), else a temp dir so a test run leaves the tree clean."""
+    target = SCREENSHOTS if os.environ.get("CONV_SCREENSHOTS") == "1" else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
+    return target
