@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import redis.exceptions as redis_errors
 import structlog
 from aiohttp import web
 
@@ -220,6 +221,23 @@ def build_server(settings: Settings, sio: Any) -> Server:
             return await bus.confirmed(bus.mark())
 
         conversation_deps.confirm = confirm
+
+        async def repair(conversation: Conversation) -> None:
+            try:
+                published = await bus.published_seq(conversation.id)
+            except (redis_errors.RedisError, OSError):
+                return  # Redis down: nothing to compare with; the next activation repairs
+            if published is None or published >= conversation.seq:
+                return
+            missing = await store.conversation_events(conversation.id, published)
+            if missing:
+                log.warning(
+                    "cluster.republish", conversation_id=conversation.id, events=len(missing)
+                )
+                bus.publish(missing)
+                await bus.confirmed(bus.mark())
+
+        conversation_deps.repair = repair
         asker = router
     accounts = ActorSystem(
         "accounts",

@@ -11,6 +11,7 @@ and must not count against the restart intensity.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from server.store.base import ConversationWrite, Duplicate, StaleWrite, Store
 log = structlog.get_logger(__name__)
 
 RACE_RETRIES = 5
+RACE_PAUSE = 0.02  # seconds, doubled per retry: lets a racing writer finish its commit
 
 
 class _LostRace(Exception):
@@ -47,6 +49,8 @@ class ConversationDeps:
     on_stopped: Callable[[str], Awaitable[None]] | None = None  # cluster: release the lease
     # Cluster: wait until published events are in the shared stream before answering.
     confirm: Callable[[], Awaitable[bool]] | None = None
+    # Cluster: publish again what a dead owner committed but never fanned out.
+    repair: Callable[[Conversation], Awaitable[None]] | None = None
 
 
 class ConversationActor(Actor):
@@ -56,7 +60,12 @@ class ConversationActor(Actor):
         self.state: Conversation | None = None
 
     async def on_start(self) -> None:
+        await self._load()
+
+    async def _load(self) -> None:
         self.state = await self.deps.store.conversation(self.id)
+        if self.state is not None and self.deps.repair is not None:
+            await self.deps.repair(self.state)
 
     async def on_stop(self, reason: str) -> None:
         if self.deps.on_stopped is not None:
@@ -77,11 +86,12 @@ class ConversationActor(Actor):
         # Another writer (a former owner node, or the same new customer arriving through two
         # nodes) may have written since we loaded: reload and decide again, a bounded number
         # of times. The store's version check makes this safe.
-        for _ in range(RACE_RETRIES):
+        for attempt in range(RACE_RETRIES):
             try:
                 return await self._attempt(command)
             except _LostRace:
-                self.state = await self.deps.store.conversation(self.id)
+                await self._load()
+                await asyncio.sleep(RACE_PAUSE * 2**attempt)
         raise StaleWrite(f"conversation {self.id} kept changing under its writer")
 
     async def _attempt(self, command: c.Command) -> c.Reply:

@@ -11,6 +11,8 @@ import redis.exceptions
 import structlog
 from pymongo import AsyncMongoClient
 from pymongo.uri_parser import parse_uri
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from server.actors.runtime import ActorSystem
 from server.actors.timers import Timers
@@ -144,11 +146,22 @@ class ClusterNode:
         await self.redis.aclose()
 
 
+def redis_client(url: str) -> aioredis.Redis:
+    """Fail fast when Redis is gone (one quick retry, 1 s to connect) so callers degrade at
+    once instead of stalling requests behind redis-py's default retry schedule."""
+    return aioredis.from_url(
+        url,
+        socket_connect_timeout=1.0,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        health_check_interval=10,
+    )
+
+
 def make_cluster_node(settings: Settings) -> ClusterNode:
     check_settings(settings)
     node_id = settings.node_id or f"{socket.gethostname()}:{settings.port}"
     url = settings.internal_url or f"http://{settings.host}:{settings.port}"
-    client = aioredis.from_url(settings.redis_url)
+    client = redis_client(settings.redis_url)
     return ClusterNode(
         settings=settings,
         node_id=node_id,

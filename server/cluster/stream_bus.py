@@ -23,6 +23,8 @@ import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
 import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from server.domain.models import Event
 from server.realtime.hub import Emitter, account_room
@@ -31,6 +33,8 @@ log = structlog.get_logger(__name__)
 
 EVENTS = "stream:events"
 SIGNALS = "stream:signals"
+PUBLISHED = "published-seq:"  # + conversation id: the last seq of it written to the stream
+PUBLISHED_TTL = 7 * 24 * 3600  # a conversation quiet for a week needs no repair mark
 SEQ_BITS = 12  # ids within one millisecond; 2^12 keeps cursors below 2^53 (exact in JS)
 
 
@@ -46,11 +50,17 @@ def cursor_to_id(cursor: int) -> str:
 
 class StreamBus:
     def __init__(self, url: str, maxlen: int = 200_000, signal_maxlen: int = 10_000) -> None:
-        self._writer_redis = aioredis.from_url(url)
-        self._reader_redis = aioredis.from_url(url)
+        fast_fail = {
+            "socket_connect_timeout": 1.0,
+            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        }
+        self._writer_redis = aioredis.from_url(url, **fast_fail)
+        # No socket_timeout on the reader: an idle XREAD BLOCK must not count as a failure.
+        self._reader_redis = aioredis.from_url(url, **fast_fail)
         self.maxlen = maxlen
         self.signal_maxlen = signal_maxlen
-        self._pending: deque[tuple[str, dict[str, bytes]]] = deque()
+        # (stream, fields, (conversation id, seq) for events)
+        self._pending: deque[tuple[str, dict[str, bytes], tuple[str, int] | None]] = deque()
         self._wake = asyncio.Event()
         self._emitters: list[Emitter] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -70,7 +80,8 @@ class StreamBus:
     def publish(self, events: list[Event]) -> None:
         for event in events:
             wire = event.wire()
-            self._pending.append((EVENTS, {"e": orjson.dumps(wire)}))
+            mark = (event.conversation_id, event.seq)
+            self._pending.append((EVENTS, {"e": orjson.dumps(wire)}, mark))
         self.published += len(events)
         self._queued_total += len(events)
         self._wake.set()
@@ -97,7 +108,7 @@ class StreamBus:
 
     def signal(self, name: str, payload: Any, room: str, skip_sid: str | None = None) -> None:
         body = {"n": name, "p": payload, "r": room, "s": skip_sid}
-        self._pending.append((SIGNALS, {"s": orjson.dumps(body)}))
+        self._pending.append((SIGNALS, {"s": orjson.dumps(body)}, None))
         self._queued_total += 1
         self._wake.set()
 
@@ -110,9 +121,11 @@ class StreamBus:
             batch = list(self._pending)
             try:
                 pipe = self._writer_redis.pipeline(transaction=False)
-                for stream, fields in batch:
+                for stream, fields, mark in batch:
                     limit = self.maxlen if stream == EVENTS else self.signal_maxlen
                     pipe.xadd(stream, fields, maxlen=limit, approximate=True)  # type: ignore[arg-type]
+                    if mark is not None:
+                        pipe.set(f"{PUBLISHED}{mark[0]}", mark[1], ex=PUBLISHED_TTL)
                 await pipe.execute()
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
                 if not self.redis_down:
@@ -187,6 +200,11 @@ class StreamBus:
     async def _emit(self, name: str, payload: Any, room: str, skip_sid: str | None) -> None:
         for emitter in self._emitters:
             await emitter.emit(name, payload, room, skip_sid)
+
+    async def published_seq(self, conversation_id: str) -> int | None:
+        """The last seq of the conversation known to be in the stream (None: no record)."""
+        value = await self._writer_redis.get(f"{PUBLISHED}{conversation_id}")
+        return int(value) if value is not None else None
 
     # ------------------------------------------------------------------ the resume log
     async def bounds(self) -> tuple[int, int]:

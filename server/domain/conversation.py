@@ -159,6 +159,7 @@ def decide(
         case c.PostMessage():
             _post(change, command)
         case c.Assign():
+            _check_expected_assignee(conv, command)
             permissions.check_assign(
                 command.by, command.account, conv, to_user=command.to_user, to_team=command.to_team
             )
@@ -334,14 +335,18 @@ def _post(change: _Change, command: c.PostMessage) -> None:
         _set_status(change, command.by, command.account, target)
 
 
-def _assign(change: _Change, command: c.Assign) -> None:
-    conv = change.conv
+def _check_expected_assignee(conv: Conversation, command: c.Assign) -> None:
+    """Checked before permissions: when the assignment moved, that is the news to tell."""
     current = (conv.assignee_user_id, conv.assignee_team_id)
     if command.expected is not None and tuple(command.expected) != current:
         raise Conflict(
             "Someone else changed the assignment a moment ago: look again and retry",
             code="assignment_conflict",
         )
+
+
+def _assign(change: _Change, command: c.Assign) -> None:
+    conv = change.conv
     new_user = command.to_user.id if command.to_user else None
     new_team = command.to_team.id if command.to_team else None
     if (conv.assignee_user_id, conv.assignee_team_id) == (new_user, new_team):

@@ -205,6 +205,13 @@ class Store(abc.ABC):
         """Events with cursor > `cursor` on those accounts, in cursor order."""
 
     @abc.abstractmethod
+    async def conversation_events(
+        self, conversation_id: str, after_seq: int, limit: int = 1000
+    ) -> list[Event]:
+        """One conversation's retained events with seq > after_seq, in seq order (to publish
+        again what a dead node committed but never fanned out)."""
+
+    @abc.abstractmethod
     async def event_bounds(self) -> tuple[int, int]:
         """(oldest retained cursor - 1, newest cursor): a resume from below the first
         number cannot be served exactly. (0, 0) for an empty log."""

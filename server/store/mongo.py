@@ -122,10 +122,23 @@ def _is_dup(exc: BaseException) -> bool:
     return False
 
 
+# A claim still open this long after it was made has lost its writer: a live apply takes
+# milliseconds. Finishing it twice is harmless (every apply step is idempotent).
+ABANDONED_AFTER = 2.0
+
+
 class _Clash(Exception):
     def __init__(self, index: int) -> None:
         super().__init__(f"unique key clash at {index}")
         self.index = index
+
+
+class _Abandoned(StaleWrite):
+    """The version is claimed by a commit nobody finished (its writer died)."""
+
+    def __init__(self, claim: Doc) -> None:
+        super().__init__(f"unfinished commit {claim['_id']}")
+        self.claim = claim
 
 
 class _Ticket:
@@ -317,13 +330,28 @@ class MongoStore(Store):
         doc = to_doc(record, record_id, **derived)
         async with self._op() as db:
             coll = db[coll_name]
-            try:
-                await self._retry(lambda: coll.replace_one({"_id": record_id}, doc, upsert=True))
-            except Exception as exc:
-                if not (_is_dup(exc) and email):
-                    raise
-                hit = await coll.find_one({"_email": email, "_id": {"$ne": record_id}}, {"_id": 1})
-                raise Duplicate("email", hit["_id"] if hit else None) from None
+            for attempt in range(3):
+                try:
+                    await self._retry(
+                        lambda: coll.replace_one({"_id": record_id}, doc, upsert=True)
+                    )
+                    return
+                except Exception as exc:
+                    if not _is_dup(exc):
+                        raise
+                    hit = (
+                        await coll.find_one(
+                            {"_email": email, "_id": {"$ne": record_id}}, {"_id": 1}
+                        )
+                        if email
+                        else None
+                    )
+                    if hit is not None or attempt == 2:
+                        if not email:
+                            raise
+                        raise Duplicate("email", hit["_id"] if hit else None) from None
+                    # Two upserts of one new _id at once: one inserts, the other clashes on
+                    # _id (FerretDB). The record exists now; replacing it again succeeds.
 
     async def get(self, kind: type[R], record_id: str) -> R | None:
         name = _collection(kind)
@@ -401,6 +429,7 @@ class MongoStore(Store):
         # Taken synchronously: this instance appends events in commit call order.
         ticket = self._sequencer.ticket()
         handed_off = False
+        abandoned: Doc | None = None
         try:
             async with self._op() as db:
                 claim = await self._reserve_and_claim(db, write, new_token())
@@ -410,9 +439,19 @@ class MongoStore(Store):
                 task = asyncio.ensure_future(self._tracked(self._apply(db, claim, ticket)))
                 handed_off = True
                 cursors = await asyncio.shield(task)
+        except _Abandoned as found:
+            abandoned = found.claim
         finally:
             if not handed_off:
                 ticket.release()
+        if abandoned is not None:
+            # The version we want was claimed by a writer that died before applying it (a
+            # node killed mid-commit). Its claim is the truth: finish it, then let the caller
+            # reload and decide again on top of it.
+            log.warning("mongo: finishing abandoned commit %s", abandoned["_id"])
+            async with self._op() as db:
+                await self._apply(db, abandoned, self._sequencer.ticket())
+            raise StaleWrite(f"conversation {conv.id} had an unfinished commit: reload")
         for event, cursor in zip(write.events, cursors, strict=True):
             event.cursor = int(cursor)
         return write.events
@@ -468,6 +507,12 @@ class MongoStore(Store):
             except _Clash:
                 if expected == 0:
                     raise Duplicate("conversation", conv.id) from None
+                existing = await self._retry(
+                    lambda: db["commits"].find_one({"_id": claim_key(conv.id, version)})
+                )
+                stale = token_floor(time.time() - ABANDONED_AFTER)
+                if existing is not None and existing.get("open") and existing["open"] < stale:
+                    raise _Abandoned(existing) from None
                 raise StaleWrite(f"conversation {conv.id} version {version} is taken") from None
         except StoreError:
             # A definite refusal: nothing of this write may stay. (After an ambiguous error
@@ -780,6 +825,13 @@ class MongoStore(Store):
             return []
         query = {"_id": {"$gt": cursor}, "account_id": {"$in": list(account_ids)}}
         docs = await self._find("events", query, [("_id", 1)], limit)
+        return [_event(d) for d in docs]
+
+    async def conversation_events(
+        self, conversation_id: str, after_seq: int, limit: int = 1000
+    ) -> list[Event]:
+        query = {"conversation_id": conversation_id, "seq": {"$gt": after_seq}}
+        docs = await self._find("events", query, [("seq", 1), ("_id", 1)], limit)
         return [_event(d) for d in docs]
 
     async def event_bounds(self) -> tuple[int, int]:

@@ -494,6 +494,22 @@ class SqliteStore(Store):
             out.append(event)
         return out
 
+    async def conversation_events(
+        self, conversation_id: str, after_seq: int, limit: int = 1000
+    ) -> list[Event]:
+        sql = (
+            "SELECT cursor, body FROM events WHERE conversation_id = ? AND seq > ?"
+            " ORDER BY seq, cursor LIMIT ?"
+        )
+        args = [conversation_id, after_seq, limit]
+        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
+        out: list[Event] = []
+        for number, body in rows:
+            event = decode(Event, body)
+            event.cursor = int(number)
+            out.append(event)
+        return out
+
     async def event_bounds(self) -> tuple[int, int]:
         def read(c: sqlite3.Connection) -> tuple[int, int]:
             low, high = c.execute("SELECT min(cursor), max(cursor) FROM events").fetchone()

@@ -507,6 +507,23 @@ async def test_events_after_filters_by_account_and_pages(store: Store) -> None:
     assert await store.events_after(everything[-1].cursor, ["acc1", "acc2"]) == []
 
 
+async def test_conversation_events_read_one_conversation_in_seq_order(store: Store) -> None:
+    a, b = conv("cva"), conv("cvb")
+    await create(store, a, events=[ev(a, 1, "conversation.created"), ev(a, 2, n=1)])
+    await create(store, b, events=[ev(b, 1, "conversation.created")])
+    a2 = bump(a)
+    await store.commit(
+        ConversationWrite(a2, expected_version=1, events=[ev(a2, 3, n=2), ev(a2, 4, n=3)])
+    )
+    events = await store.conversation_events("cva", 2)
+    assert [(e.seq, e.data.get("n")) for e in events] == [(3, 2), (4, 3)]
+    assert all(e.conversation_id == "cva" and e.cursor > 0 for e in events)
+    assert [e.seq for e in await store.conversation_events("cva", 0)] == [1, 2, 3, 4]
+    assert [e.seq for e in await store.conversation_events("cva", 0, limit=2)] == [1, 2]
+    assert await store.conversation_events("cva", 4) == []
+    assert await store.conversation_events("nope", 0) == []
+
+
 async def test_event_bounds_and_trim(store: Store) -> None:
     assert await store.event_bounds() == (0, 0)
     cursors = []
