@@ -24,7 +24,7 @@ Scenarios (defaults in brackets):
                    one message each (10,000 conversation actors at once): RSS growth; then
                    waits up to --passivation-wait s for GET /readyz active_conversations to
                    fall back (actors passivate after 120 s idle) and reports RSS after.
-  reconnect-storm  [200 agents, 50 msg/s, 30 s] traffic for a third, then every agent drops
+  reconnect-storm  [200 agents, 10 msg/s, 30 s] traffic for a third, then every agent drops
                    and reconnects at once and sends `resume` with its last cursor while traffic
                    goes on: time until all resumed; lost / seq gaps must stay 0.
   cluster          as steady, against --url (e.g. an nginx in front of several nodes).
@@ -79,7 +79,7 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "ramp": {"agents": 100, "rate": 0, "duration": 0},
     "idle": {"agents": 5000, "rate": 0, "duration": 10},
     "conversations": {"agents": 10, "rate": 250, "duration": 0},
-    "reconnect-storm": {"agents": 200, "rate": 50, "duration": 30},
+    "reconnect-storm": {"agents": 200, "rate": 10, "duration": 30},
     "cluster": {"agents": 200, "rate": 100, "duration": 60},
 }
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -149,7 +149,8 @@ def markdown(run: dict[str, Any]) -> str:
         if r.get("conversations"):
             c = r["conversations"]
             extra.append(
-                f"- conversations: {c['accepted']}/{c['conversations']} accepted; active "
+                f"- conversations: {c['accepted']}/{c['conversations']} accepted in "
+                f"{c.get('intake_seconds')} s ({c.get('intake_per_s')}/s); active "
                 f"{c['active_before']} -> {c['active_after_burst']} -> {c['active_after_wait']} "
                 f"after {c['passivation_waited_s']} s; RSS {c['rss_before_mb']} -> "
                 f"{c['rss_after_burst_mb']} -> {c['rss_after_passivation_mb']} MB "

@@ -92,9 +92,11 @@ class Run:
             )
         return configs
 
-    async def _send(self, rate: float, duration: float, phase: str) -> dict[str, Any]:
+    async def _send(
+        self, rate: float, duration: float, phase: str, *, block: bool = False
+    ) -> dict[str, Any]:
         assert self.sender is not None
-        result = await self.sender.run(rate, duration, phase)
+        result = await self.sender.run(rate, duration, phase, block=block)
         result["accepted"] = sum(1 for a in self.sender.accepted if a[2] == phase)
         result["http_status"] = dict(self.sender.status_by_phase.get(phase, {}))
         result["http_ms"] = self.sender.http_ms.get(phase).summary()
@@ -197,7 +199,8 @@ class Run:
         rss_before = self.monitor.rss_mb("server")
         start = time.time()
         count = self.opts.conversations
-        await self._send(self.opts.rate, count / self.opts.rate, "conv")
+        # Every conversation must exist: past max_inflight the sender waits instead of skipping.
+        await self._send(self.opts.rate, count / self.opts.rate, "conv", block=True)
         end = time.time()
         self.window = (start, end)
         await asyncio.sleep(self.opts.settle)
@@ -224,15 +227,18 @@ class Run:
             await asyncio.sleep(min(5.0, max(0.1, deadline - time.time())))
         rss_passivated = self.monitor.rss_mb("server")
         grown = (rss_after or 0) - (rss_before or 0)
+        accepted = len(self.sender.accepted)
         self.extra["conversations"] = {
             "conversations": count,
-            "accepted": len(self.sender.accepted),
+            "accepted": accepted,
             "active_before": before.get("active_conversations"),
             "active_after_burst": after.get("active_conversations"),
             "rss_before_mb": rss_before,
             "rss_after_burst_mb": rss_after,
             "rss_growth_mb": round(grown, 2),
-            "rss_per_conversation_kb": round(grown * 1024 / count, 2) if count else None,
+            "rss_per_conversation_kb": round(grown * 1024 / accepted, 2) if accepted else None,
+            "intake_seconds": round(end - start, 1),
+            "intake_per_s": round(accepted / max(1e-9, end - start), 1),
             "passivation_waited_s": round(time.time() - waited_from, 1),
             "active_after_wait": trail[-1]["active_conversations"] if trail else None,
             "rss_after_passivation_mb": rss_passivated,

@@ -84,8 +84,13 @@ class Sender:
         if code in ("200", "201"):
             self.accepted.append([ident, sent, phase])
 
-    async def run(self, rate: float, duration: float, phase: str) -> dict[str, Any]:
-        """Send `rate * duration` messages spread evenly over `duration` seconds."""
+    async def run(
+        self, rate: float, duration: float, phase: str, *, block: bool = False
+    ) -> dict[str, Any]:
+        """Send `rate * duration` messages spread evenly over `duration` seconds.
+
+        With `max_inflight` requests outstanding a slot is skipped (open loop), or with
+        `block` the sender waits for an answer first (every message is sent, later)."""
         count = max(0, round(rate * duration))
         inflight: set[asyncio.Task[None]] = set()
         started = time.time()
@@ -97,8 +102,10 @@ class Sender:
                 await asyncio.sleep(delay)
             self.lag_ms.add(max(0.0, time.time() - scheduled) * 1000.0)
             if len(inflight) >= self.max_inflight:
-                self.skipped += 1
-                continue
+                if not block:
+                    self.skipped += 1
+                    continue
+                await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED, timeout=35)
             ident = self.next_id
             self.next_id += 1
             self.sent += 1
