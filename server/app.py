@@ -48,6 +48,8 @@ OUTBOX_SWEEP_EVERY = 30.0
 # In a cluster a reply may be queued on a node that does not hold the account's outbox lease;
 # the holder's sweep picks it up, so it runs often there.
 CLUSTER_OUTBOX_SWEEP_EVERY = 1.0
+# Users and accounts are cached per node; in a cluster another node may change them.
+CLUSTER_RECORDS_REFRESH_EVERY = 3.0
 EVENT_TRIM_EVERY = 600.0
 
 SERVER_KEY = web.AppKey("server", object)
@@ -126,6 +128,16 @@ class Server:
                 self._sweep_outboxes,
             )
 
+    async def _refresh_records(self) -> None:
+        try:
+            await self.workspace.refresh_records()
+        finally:
+            self.timers.schedule(
+                "records-refresh",
+                time.time() + CLUSTER_RECORDS_REFRESH_EVERY,
+                self._refresh_records,
+            )
+
     async def _trim_events(self) -> None:
         try:
             dropped = await self.store.trim_events(self.settings.event_retention)
@@ -141,6 +153,11 @@ class Server:
         self.hub.start()
         if self.cluster is not None:
             await self.cluster.start(self.timers)
+            self.timers.schedule(
+                "records-refresh",
+                time.time() + CLUSTER_RECORDS_REFRESH_EVERY,
+                self._refresh_records,
+            )
         now = time.time()
         self.timers.schedule("snooze-sweep", now, self._sweep_snoozes)
         self.timers.schedule("outbox-sweep", now, self._sweep_outboxes)

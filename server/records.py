@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 import orjson
 
-from server.actors.account import Reload
 from server.actors.runtime import ActorError
 from server.domain import snooze
 from server.domain.assignment import validate_rules
@@ -457,9 +456,8 @@ class Records:
 
     async def _save_account(self, account: ChannelAccount) -> None:
         await self.store.put(account)
-        self.workspace.remember_account(account)
         try:
-            await self.workspace.accounts.ask(account.id, Reload())
+            await self.workspace.account_saved(account)
         except ActorError as exc:
             raise Unavailable(
                 "The account was saved but its channel did not reload: try again"

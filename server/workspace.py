@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import structlog
 
 from server.actors.account import (
+    Reload,
     Resolved,
     ResolveRecipient,
     ResolveSender,
@@ -40,6 +42,7 @@ from server.domain.models import (
     AccountStatus,
     Attachment,
     ChannelAccount,
+    ChannelKind,
     Contact,
     Conversation,
     ConversationStatus,
@@ -113,6 +116,8 @@ class Workspace:
         self._sessions: OrderedDict[str, tuple[User, float]] = OrderedDict()
         self._idempotent: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._assignment_locks: dict[str, asyncio.Lock] = {}
+        # Called after an account's record changed (rooms follow its authorized users).
+        self.account_listeners: list[Callable[[ChannelAccount], Awaitable[None]]] = []
 
     async def load(self) -> None:
         self._accounts = {a.id: a for a in await self.store.all(ChannelAccount)}
@@ -164,6 +169,10 @@ class Workspace:
             self._users[user_id] = user
         return user
 
+    def known_user(self, user: User) -> User:
+        """The freshest copy of a user (role, name, settings may have changed since login)."""
+        return self._users.get(user.id, user)
+
     def users(self) -> list[User]:
         return sorted(self._users.values(), key=lambda u: u.name.lower())
 
@@ -184,6 +193,23 @@ class Workspace:
 
     def remember_account(self, account: ChannelAccount) -> None:
         self._accounts[account.id] = account
+
+    async def account_saved(self, account: ChannelAccount) -> None:
+        """An account's stored record changed (here or, in a cluster, on another node):
+        refresh the caches, the account's actor and who is in its room."""
+        self.remember_account(account)
+        await self.accounts.ask(account.id, Reload(), timeout=ASK_TIMEOUT)
+        for listener in self.account_listeners:
+            await listener(account)
+
+    async def refresh_records(self) -> None:
+        """Reload users and accounts from the store: in a cluster, other nodes write them."""
+        for user in await self.store.all(User):
+            if self._users.get(user.id) != user:
+                self.remember_user(user)
+        for account in await self.store.all(ChannelAccount):
+            if self._accounts.get(account.id) != account:
+                await self.account_saved(account)
 
     def visible_accounts(self, user: User) -> list[ChannelAccount]:
         return [a for a in self.all_accounts() if permissions.can_view(user, a)]
@@ -229,8 +255,6 @@ class Workspace:
             status_values = [ConversationStatus(s) for s in statuses] if statuses else None
         except ValueError as exc:
             raise Invalid("status must be open, pending, snoozed or resolved") from exc
-        from server.domain.models import ChannelKind
-
         try:
             channel_kind = ChannelKind(channel) if channel else None
         except ValueError as exc:

@@ -13,7 +13,8 @@ import socketio
 import structlog
 
 from server.domain.errors import DomainError, Invalid
-from server.domain.models import User
+from server.domain.models import ChannelAccount, User
+from server.domain.permissions import can_view
 from server.realtime.hub import Bus, account_room, conversation_room, user_room
 from server.realtime.presence import Viewer
 from server.transports.auth import token_from_environ
@@ -70,6 +71,7 @@ class SocketGateway:
         for name, handler in commands.items():
             sio.on(name, self._command(name, handler))
         hub.attach(self)
+        workspace.account_listeners.append(self.refresh_rooms_for_account)
 
     async def emit(self, event: str, data: Any, room: str, skip_sid: str | None = None) -> None:
         await self.sio.emit(event, data, room=room, skip_sid=skip_sid)
@@ -77,13 +79,12 @@ class SocketGateway:
     def connections(self) -> int:
         return len(self._users)
 
-    async def refresh_rooms_for_account(self, account_id: str) -> None:
-        """Authorizations changed: fix every connection's membership of that account's room."""
-        account = self.workspace.account(account_id)
-        from server.domain.permissions import can_view
-
+    async def refresh_rooms_for_account(self, account: ChannelAccount) -> None:
+        """Authorizations changed: fix every connection's membership of that account's room,
+        so a user taken off an account stops receiving its events at once."""
+        account_id = account.id
         for sid, user in self._users.items():
-            fresh = self.workspace._users.get(user.id, user)
+            fresh = self.workspace.known_user(user)
             if can_view(fresh, account):
                 await self.sio.enter_room(sid, account_room(account_id))
             else:
@@ -140,7 +141,7 @@ class SocketGateway:
             user = self._users.get(sid)
             if user is None:
                 return _error("unauthenticated", "Connect again")
-            user = self.workspace._users.get(user.id, user)
+            user = self.workspace.known_user(user)
             if data is None:
                 data = {}
             if not isinstance(data, dict):

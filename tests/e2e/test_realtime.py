@@ -414,3 +414,26 @@ async def test_assignment_rules_rotate_new_conversations_by_workload(live: LiveS
         "GET", f"/api/conversations/{answer['conversation_id']}/messages", admin_token
     )
     assert any("Auto-assignment assigned" in m["text"] for m in history[1]["messages"])
+
+
+async def test_taking_an_agent_off_an_account_stops_its_events_at_once(live: LiveServer) -> None:
+    bob = await live.connect("bob")
+    await live.inbound("quinn@example.com", "before", "q-1")
+    await bob.wait_for(lambda n, d: n == "message.created")
+    admin_token = await live.token("admin")
+    status, body = await live.api(
+        "PATCH",
+        "/api/accounts/acc_shop",
+        admin_token,
+        {"authorized": [{"user_id": "usr_alice", "can_reassign": True}]},
+    )
+    assert status == 200, body
+    alice = await live.connect("alice")
+    await live.inbound("quinn@example.com", "after", "q-2")
+    await alice.wait_for(
+        lambda n, d: n == "message.created" and d["data"]["message"]["text"] == "after"
+    )
+    texts = [e["data"]["message"]["text"] for e in bob.of_type("message.created")]
+    assert texts == ["before"]  # Bob's open socket no longer gets Shop's events
+    ack = await bob.call("resume", {"cursor": 0})
+    assert ack["ok"] and ack["events"] == []  # nor can he replay them
