@@ -101,10 +101,8 @@ class ConversationActor(Actor):
         match command:
             case c.PostMessage(client_key=key) if key:
                 duplicate_of = await store.message_by_client_key(key)
-            case c.AppendInbound():
-                duplicate_of = await store.message_by_provider_id(
-                    command.account.id, command.provider_message_id
-                )
+            # AppendInbound: no read first. A redelivered webhook is rare; the store's unique
+            # (account, provider id) index refuses it in the commit, answered below.
             case c.ReportDelivery():
                 target = await store.message(command.message_id)
         if duplicate_of is not None and self.state is None:

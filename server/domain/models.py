@@ -80,11 +80,32 @@ class TemplateType(StrEnum):
     WINDOW = "window"
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 class Record:
     """Mixin: dict conversion for the dataclasses below."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+        """A JSON-ready dict. Nested records convert too; other lists and dicts are copied
+        one level deep (not deep-copied like `dataclasses.asdict`, which dominated the hot
+        path's profile): treat what it returns as read-only below its first level."""
+        cls = type(self)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = tuple(f.name for f in dataclasses.fields(self))  # type: ignore[arg-type]
+            _FIELD_NAMES[cls] = names
+        out: dict[str, Any] = {}
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, Record):
+                value = value.to_dict()
+            elif isinstance(value, list | tuple):
+                value = [v.to_dict() if isinstance(v, Record) else v for v in value]
+            elif isinstance(value, dict):
+                value = dict(value)
+            out[name] = value
+        return out
 
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
