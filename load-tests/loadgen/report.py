@@ -122,7 +122,11 @@ def markdown(run: dict[str, Any]) -> str:
             extra += [
                 "",
                 f"Ramp ({r['target']}): max sustained {ramp['max_sustained_rate']} msg/s; "
-                f"saturated at {ramp['saturated_at']} ({ramp['reason']})",
+                + (
+                    f"saturated at {ramp['saturated_at']} ({ramp['reason']})"
+                    if ramp["saturated_at"] is not None
+                    else "not saturated within the steps given (--ramp-rates)"
+                ),
                 "",
                 "| offered/s | achieved/s | delivered ev/s | ratio | p50 | p95 | p99 | max "
                 "| HTTP p99 | errors | server CPU % | generator CPU % |",
@@ -171,7 +175,8 @@ def markdown(run: dict[str, Any]) -> str:
     if run.get("notes"):
         lines += ["", "## Notes", "", *[f"- {n}" for n in run["notes"]]]
     if run.get("plots"):
-        lines += ["", "## Plots", "", *[f"- {p}" for p in run["plots"]]]
+        names = [Path(p).name for p in run["plots"]]
+        lines += ["", "## Plots", "", *[f"- ![{name}]({name})" for name in names]]
     return "\n".join(lines) + "\n"
 
 
