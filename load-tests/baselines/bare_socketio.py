@@ -54,7 +54,6 @@ def build(pad: int) -> web.Application:
             "data": {"message": message, "pad": filler},
         }
 
-    @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         await sio.enter_room(sid, ROOM)
 
@@ -69,6 +68,7 @@ def build(pad: int) -> web.Application:
     async def resume(sid: str, data: Any = None) -> dict[str, Any]:
         return {"ok": True, "events": [], "cursor": state["cursor"]}
 
+    sio.on("connect", connect)
     sio.on("message.send", send)
     sio.on("resume", resume)
 

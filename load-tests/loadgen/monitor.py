@@ -39,9 +39,10 @@ class Monitor:
         if process is None:
             return None
         try:
-            return round(process.memory_info().rss / 2**20, 2)
+            rss: int = process.memory_info().rss
         except psutil.Error:
             return None
+        return round(rss / 2**20, 2)
 
     def cpu_seconds(self, name: str) -> float | None:
         process = self.processes.get(name)
@@ -51,7 +52,7 @@ class Monitor:
             times = process.cpu_times()
         except psutil.Error:
             return None
-        return times.user + times.system
+        return float(times.user + times.system)
 
     def sample(self) -> dict[str, Any]:
         row: dict[str, Any] = {"t": time.time()}

@@ -57,7 +57,8 @@ class Sender:
             await self._session.close()
 
     def errors(self, phase: str | None = None) -> int:
-        status = self.status if phase is None else self.status_by_phase.get(phase, {})
+        empty: collections.Counter[str] = collections.Counter()
+        status = self.status if phase is None else self.status_by_phase.get(phase, empty)
         return sum(n for key, n in status.items() if key not in ("200", "201"))
 
     async def _post(self, ident: int, phase: str) -> None:
