@@ -53,6 +53,7 @@ import os
 import platform
 import resource
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -248,6 +249,27 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def server_source() -> dict[str, Any]:
+    """The commit the started server runs and whether server/ has uncommitted changes (the
+    numbers belong to that code)."""
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*argv: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *argv], cwd=repo, capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "server")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "server_dirty_files": len(changed.splitlines()) if changed else 0,
+    }
+
+
 def set_priority(pid: int | None, value: int) -> None:
     if pid is None or value == 0:
         return
@@ -311,6 +333,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
+        "server_source": server_source(),
         "client_processes": max(1, min(args.procs, args.agents)) if args.agents else 0,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "results": results,

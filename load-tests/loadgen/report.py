@@ -57,6 +57,7 @@ def markdown(run: dict[str, Any]) -> str:
         f"- started: {run['started_at']} ({run['machine']['cpus']} cores, "
         f"{run['machine']['memory_gb']} GiB)",
         f"- command: `{run['command']}`",
+        f"- server source: {run.get('server_source')}",
         f"- load generator: {run['client_processes']} client processes (multiprocessing, "
         "uvloop, one share of the connections each) + the coordinator (HTTP sender, monitor)",
         "",
