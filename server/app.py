@@ -8,6 +8,9 @@ was committed, then the store flushes and closes.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +54,7 @@ CLUSTER_OUTBOX_SWEEP_EVERY = 1.0
 # Users and accounts are cached per node; in a cluster another node may change them.
 CLUSTER_RECORDS_REFRESH_EVERY = 3.0
 EVENT_TRIM_EVERY = 600.0
+MEMORY_TRIM_EVERY = 30.0
 
 SERVER_KEY = web.AppKey("server", object)
 
@@ -81,7 +85,8 @@ class Server:
     started_at: float = field(default_factory=time.time)
     ready: bool = False
     draining: bool = False
-    extras: list[Any] = field(default_factory=list)  # things with aclose() (demo simulator)
+    extras: list[Any] = field(default_factory=list)
+    _active_at_last_trim: int = 0  # things with aclose() (demo simulator)
 
     # ------------------------------------------------------------------ timers
     def schedule_wake(self, conversation_id: str, when: float) -> None:
@@ -146,6 +151,18 @@ class Server:
         finally:
             self.timers.schedule("event-trim", time.time() + EVENT_TRIM_EVERY, self._trim_events)
 
+    async def _trim_memory(self) -> None:
+        """After a wave of conversations passivates, hand the freed heap back to the OS
+        (glibc keeps it otherwise: RSS stayed at its peak in the 10,000-conversation run)."""
+        try:
+            active = self.conversations.active_count()
+            if active < self._active_at_last_trim * 0.75:
+                gc.collect()
+                _malloc_trim()
+            self._active_at_last_trim = active
+        finally:
+            self.timers.schedule("memory-trim", time.time() + MEMORY_TRIM_EVERY, self._trim_memory)
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         await self.store.open()
@@ -162,6 +179,7 @@ class Server:
         self.timers.schedule("snooze-sweep", now, self._sweep_snoozes)
         self.timers.schedule("outbox-sweep", now, self._sweep_outboxes)
         self.timers.schedule("event-trim", now + 5.0, self._trim_events)
+        self.timers.schedule("memory-trim", now + MEMORY_TRIM_EVERY, self._trim_memory)
         self.ready = True
         log.info(
             "server.started",
@@ -391,3 +409,8 @@ def _file_handler(path: Path) -> Any:
         return web.FileResponse(path)
 
     return serve
+
+
+def _malloc_trim() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -129,6 +129,8 @@ class AccountActor(Actor):
             return cached
         contact = await self.store.contact_by_handle(key, handle)
         if contact is None:
+            # Not written here: the conversation stores it in the same commit as its first
+            # message, so resolving senders never waits on a write.
             contact = Contact(
                 id=contact_id_for(key, handle),
                 name=inbound.name or inbound.email or inbound.phone or handle,
@@ -136,7 +138,6 @@ class AccountActor(Actor):
                 phone=inbound.phone,
                 handles={key: handle},
             )
-            await self.store.put(contact)
         self.contacts[handle] = contact
         if len(self.contacts) > CONTACT_CACHE:
             self.contacts.popitem(last=False)

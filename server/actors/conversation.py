@@ -23,7 +23,7 @@ from server.actors.runtime import Actor
 from server.domain import commands as c
 from server.domain.conversation import Notification, Outcome, decide
 from server.domain.errors import DomainError
-from server.domain.models import Conversation, ConversationStatus, Event, Message
+from server.domain.models import Conversation, ConversationStatus, Event, Message, Record
 from server.store.base import ConversationWrite, Duplicate, StaleWrite, Store
 
 log = structlog.get_logger(__name__)
@@ -130,6 +130,7 @@ class ConversationActor(Actor):
                     updated_messages=outcome.updated_messages,
                     events=outcome.events,
                     outbox=outcome.outbox,
+                    records=_new_contact(command) if outcome.expected_version == 0 else [],
                 )
             )
         except Duplicate as dup:
@@ -158,3 +159,13 @@ class ConversationActor(Actor):
             self.deps.outbox_ready(conv.account_id)
         if conv.status == ConversationStatus.SNOOZED and conv.snooze_until is not None:
             self.deps.schedule_wake(conv.id, conv.snooze_until)
+
+
+def _new_contact(command: c.Command) -> list[Record]:
+    """The contact a new conversation starts with: stored in the conversation's first commit."""
+    match command:
+        case c.AppendInbound(contact=contact):
+            return [contact]
+        case c.PostMessage(start_with=contact) if contact is not None:
+            return [contact]
+    return []

@@ -76,6 +76,9 @@ class ConversationWrite:
     updated_messages: list[Message] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)  # cursors are assigned by the store
     outbox: list[OutboxItem] = field(default_factory=list)
+    # Records stored alongside (a new conversation's new contact), so the first message of a
+    # new customer costs one commit, not two in a row.
+    records: list[Record] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -426,6 +426,9 @@ class MongoStore(Store):
                 f"conversation version {conv.version} must be expected_version + 1"
                 f" ({write.expected_version + 1})"
             )
+        # Records first (idempotent upserts): a conversation never refers to a missing one.
+        for record in write.records:
+            await self.put(record)
         # Taken synchronously: this instance appends events in commit call order.
         ticket = self._sequencer.ticket()
         handed_off = False

@@ -128,57 +128,7 @@ class SqliteStore(Store):
 
     # records stored whole ----------------------------------------------------------------
     async def put(self, record: Record) -> None:
-        table = _table(type(record))
-        body = encode(record)
-        record_id: str = record.id  # type: ignore[attr-defined]
-        created_at = float(getattr(record, "created_at", 0.0))
-
-        if isinstance(record, User):
-            email = _norm(record.email)
-
-            def op(c: sqlite3.Connection) -> None:
-                try:
-                    c.execute(
-                        "INSERT INTO users (id, created_at, email_lc, body) VALUES (?, ?, ?, ?)"
-                        " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at,"
-                        " email_lc = excluded.email_lc, body = excluded.body",
-                        (record_id, created_at, email, body),
-                    )
-                except sqlite3.IntegrityError:
-                    row = c.execute("SELECT id FROM users WHERE email_lc = ?", (email,)).fetchone()
-                    raise Duplicate("email", row[0] if row else None) from None
-
-        elif isinstance(record, Contact):
-            search = "\n".join(_norm(v) for v in (record.name, record.email, record.phone))
-            handles = sorted(record.handles.items())
-
-            def op(c: sqlite3.Connection) -> None:
-                _upsert_search(c, "contacts", record_id, created_at, search, body)
-                c.execute("DELETE FROM contact_handles WHERE contact_id = ?", (record_id,))
-                c.executemany(
-                    "INSERT OR IGNORE INTO contact_handles (key, value, contact_id)"
-                    " VALUES (?, ?, ?)",
-                    [(k, v, record_id) for k, v in handles],
-                )
-
-        elif isinstance(record, Customer):
-            names = [record.name, *(b.name for b in record.branches)]
-            search = "\n".join(_norm(n) for n in names)
-
-            def op(c: sqlite3.Connection) -> None:
-                _upsert_search(c, "customers", record_id, created_at, search, body)
-
-        else:
-
-            def op(c: sqlite3.Connection) -> None:
-                c.execute(
-                    f"INSERT INTO {table} (id, created_at, body) VALUES (?, ?, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at,"
-                    " body = excluded.body",
-                    (record_id, created_at, body),
-                )
-
-        await self._write(op)
+        await self._write(_put_op(record))
 
     async def get(self, kind: type[R], record_id: str) -> R | None:
         table = _table(kind)
@@ -273,8 +223,11 @@ class SqliteStore(Store):
         ]
         outbox = [_outbox_row(o) for o in write.outbox]
         expected = write.expected_version
+        record_ops = [_put_op(r) for r in write.records]
 
         def op(c: sqlite3.Connection) -> list[int]:
+            for record_op in record_ops:
+                record_op(c)
             if expected == 0:
                 try:
                     c.execute(
@@ -653,3 +606,57 @@ def _outbox_row(o: OutboxItem) -> tuple[Any, ...]:
 
 
 __all__ = ["SqliteStore", "fts_query"]
+
+
+def _put_op(record: Record) -> Callable[[sqlite3.Connection], None]:
+    """The write that stores `record` (insert or replace), to run on the writer thread."""
+    table = _table(type(record))
+    body = encode(record)
+    record_id: str = record.id  # type: ignore[attr-defined]
+    created_at = float(getattr(record, "created_at", 0.0))
+
+    if isinstance(record, User):
+        email = _norm(record.email)
+
+        def op(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    "INSERT INTO users (id, created_at, email_lc, body) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at,"
+                    " email_lc = excluded.email_lc, body = excluded.body",
+                    (record_id, created_at, email, body),
+                )
+            except sqlite3.IntegrityError:
+                row = c.execute("SELECT id FROM users WHERE email_lc = ?", (email,)).fetchone()
+                raise Duplicate("email", row[0] if row else None) from None
+
+    elif isinstance(record, Contact):
+        search = "\n".join(_norm(v) for v in (record.name, record.email, record.phone))
+        handles = sorted(record.handles.items())
+
+        def op(c: sqlite3.Connection) -> None:
+            _upsert_search(c, "contacts", record_id, created_at, search, body)
+            c.execute("DELETE FROM contact_handles WHERE contact_id = ?", (record_id,))
+            c.executemany(
+                "INSERT OR IGNORE INTO contact_handles (key, value, contact_id) VALUES (?, ?, ?)",
+                [(k, v, record_id) for k, v in handles],
+            )
+
+    elif isinstance(record, Customer):
+        names = [record.name, *(b.name for b in record.branches)]
+        search = "\n".join(_norm(n) for n in names)
+
+        def op(c: sqlite3.Connection) -> None:
+            _upsert_search(c, "customers", record_id, created_at, search, body)
+
+    else:
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                f"INSERT INTO {table} (id, created_at, body) VALUES (?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at,"
+                " body = excluded.body",
+                (record_id, created_at, body),
+            )
+
+    return op

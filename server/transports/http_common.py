@@ -55,8 +55,14 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     )
 
 
+RETRY_AFTER_SECONDS = "1"  # busy or draining: a short, honest hint for well-behaved callers
+
+
 def error_response(status: int, code: str, message: str) -> web.Response:
-    return json_response({"error": {"code": code, "message": message}}, status=status)
+    response = json_response({"error": {"code": code, "message": message}}, status=status)
+    if status == 503:
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
 
 
 # ---------------------------------------------------------------------------- JSON in
