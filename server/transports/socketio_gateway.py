@@ -18,6 +18,7 @@ from server.domain.permissions import can_view
 from server.realtime.hub import Bus, account_room, conversation_room, user_room
 from server.realtime.presence import Viewer
 from server.transports.auth import token_from_environ
+from server.transports.fanout import DirectManager
 from server.workspace import Workspace, expected_assignee
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,7 @@ class _OrjsonCodec:
 def create_server(**kwargs: Any) -> socketio.AsyncServer:
     return socketio.AsyncServer(
         async_mode="aiohttp",
+        client_manager=DirectManager(),
         json=_OrjsonCodec,
         cors_allowed_origins=[],
         max_http_buffer_size=1_000_000,
