@@ -165,6 +165,7 @@ class StreamBus:
                 for entry_id, fields in entries:
                     last[stream] = entry_id.decode()
                     await self._deliver(stream, entry_id, fields)
+                    await asyncio.sleep(0)  # let socket writers run (see realtime/hub.py)
 
     async def _deliver(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         try:

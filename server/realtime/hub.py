@@ -109,3 +109,7 @@ class EventHub:
                 log.exception("hub.emit_failed", event=name, room=room)
             finally:
                 self._queue.task_done()
+            # Room emits hand packets over without suspending (transports/fanout.py): yield
+            # once per event so the sockets' writers (and their pings) keep running under a
+            # backlog instead of being starved until clients time out.
+            await asyncio.sleep(0)
