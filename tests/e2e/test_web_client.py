@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api
 
 from tests.e2e.conftest import ROOT, Inbound, ServerProcess
 
 pytestmark = pytest.mark.browser
 
-sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 # Generous: CI machines can be busy; passing tests do not wait for it.
 expect.set_options(timeout=20_000)
@@ -542,7 +542,7 @@ def test_client_unit_tests_pass() -> None:
     vitest = web / "node_modules" / "vitest" / "vitest.mjs"
     node = shutil.which("node")
     if node is None or not vitest.exists():
-        pytest.skip("web-client dependencies are not installed (scripts/install.sh does it)")
+        pytest.fail("web-client dependencies are not installed: run scripts/install.sh")
     result = subprocess.run(
         [node, str(vitest), "run"], cwd=web, capture_output=True, text=True, timeout=180
     )
