@@ -547,3 +547,55 @@ def test_client_unit_tests_pass() -> None:
         [node, str(vitest), "run"], cwd=web, capture_output=True, text=True, timeout=180
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_message_search_finds_a_resolved_conversation_and_opens_it(
+    sessions: Any, api_inbound: Inbound
+) -> None:
+    word = f"zanzibar{uuid.uuid4().hex[:8]}"
+    conversation_id = api_inbound(
+        _sender("search"), f"Is parcel {word} on its way?", name="Sasha Search"
+    )
+    admin = sessions("admin")
+    admin.open(conversation_id)
+    admin.page.get_by_test_id("resolve-button").click()
+    expect(admin.page.get_by_test_id("thread")).to_have_attribute("data-status", "resolved")
+
+    alice = sessions("alice")
+    alice.show_tab("all")
+    expect(alice.row(conversation_id)).to_have_count(0)
+    page = alice.page
+    box = page.get_by_role("searchbox", name="Search messages")
+    expect(page.get_by_role("search")).to_be_visible()
+    box.focus()
+    box.press_sequentially(word[:-3])
+    result = page.locator(
+        f'[data-testid="search-result"][data-conversation-id="{conversation_id}"]'
+    )
+    expect(result).to_have_count(1)
+    expect(result).to_contain_text("Sasha Search")
+    expect(result).to_have_attribute("data-status", "resolved")
+    expect(result.locator("mark")).to_have_text(word[:-3])
+    expect(page.get_by_test_id("search-status")).to_have_text("1 message found")
+    expect(page.get_by_test_id("conversation-list")).to_be_hidden()
+
+    result.click()
+    thread = page.get_by_test_id("thread")
+    expect(thread).to_have_attribute("data-conversation-id", conversation_id)
+    expect(thread).to_have_attribute("data-status", "resolved")
+    expect(alice.messages).to_contain_text(f"Is parcel {word} on its way?")
+
+    # Nothing matches: the empty state; Escape clears and the normal list comes back.
+    box.fill(f"{word}nomatch")
+    expect(page.get_by_test_id("search-empty")).to_have_text(re.compile("No messages match"))
+    box.press("Escape")
+    expect(box).to_have_value("")
+    expect(page.get_by_test_id("search-results")).to_have_count(0)
+    expect(page.get_by_test_id("conversation-list")).to_be_visible()
+
+    # The clear button does the same and gives the focus back to the box.
+    box.press_sequentially(word)
+    expect(result).to_have_count(1)
+    page.get_by_test_id("search-clear").click()
+    expect(page.get_by_test_id("search-results")).to_have_count(0)
+    expect(box).to_be_focused()

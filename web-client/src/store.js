@@ -935,3 +935,13 @@ if (typeof window !== 'undefined') {
     },
   };
 }
+
+// --------------------------------------------------------------------------- message search
+
+/** `GET /api/search`: hits of {message, conversation}; fetches the names the rows show. */
+export async function searchMessages(q, { limit = 50 } = {}) {
+  const res = await get(`/api/search?q=${encodeURIComponent(q)}&limit=${limit}`);
+  const hits = (res && Array.isArray(res.hits) ? res.hits : []).filter((h) => h && h.message && h.conversation);
+  for (const h of hits) ensureRelated(h.conversation);
+  return hits;
+}

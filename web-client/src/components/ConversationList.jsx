@@ -4,6 +4,7 @@ import { CHANNEL_LABELS, STATUSES, STATUS_LABELS, TABS, contrastText, formatFull
 import { ensureTags, loadList, loadMore, selectConversation, setQuery } from '../store.js';
 import { Avatar } from './App.jsx';
 import { ChannelIcon } from './icons.jsx';
+import { SearchBox, SearchResults, useMessageSearch } from './Search.jsx';
 
 export function displayName(conv, s) {
   if (!conv) return '';
@@ -145,6 +146,7 @@ export function ConversationList({ s }) {
   const scrollRef = useRef(null);
   const sentinelRef = useRef(null);
   const tz = s.me && s.me.time_zone;
+  const search = useMessageSearch();
 
   useEffect(() => {
     const el = sentinelRef.current;
@@ -184,6 +186,7 @@ export function ConversationList({ s }) {
         <h1 id="list-title" class="list-title">
           Inbox
         </h1>
+        <SearchBox search={search} />
         <div class="tabs" role="tablist" aria-label="Conversation views">
           {TABS.map((t) => (
             <button
@@ -212,7 +215,9 @@ export function ConversationList({ s }) {
         </div>
         <Filters s={s} />
       </div>
+      {search.active ? <SearchResults s={s} search={search} /> : null}
       <div
+        hidden={search.active}
         class="list-scroll"
         ref={scrollRef}
         id="conversation-panel"
