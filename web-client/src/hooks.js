@@ -4,7 +4,13 @@ import { getState, subscribe } from './store.js';
 /** Re-render when the store changes; returns the whole state. */
 export function useStore() {
   const [, force] = useState(0);
-  useEffect(() => subscribe(() => force((n) => n + 1)), []);
+  useEffect(() => {
+    const unsubscribe = subscribe(() => force((n) => n + 1));
+    // Effects run after the first paint: a change made in between (a fast 401 from
+    // /api/bootstrap, say) notified nobody, so render once more with the current state.
+    force((n) => n + 1);
+    return unsubscribe;
+  }, []);
   return getState();
 }
 

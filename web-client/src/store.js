@@ -146,7 +146,7 @@ function teardown() {
 /** On page load: bootstrap with the cookie session, or show the login screen. */
 export async function init() {
   try {
-    const boot = await get('/api/bootstrap', { quiet401: true });
+    const boot = await get('/api/bootstrap', { quiet401: true, timeoutMs: 8000 });
     start(boot);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
@@ -529,6 +529,9 @@ function connectSocket() {
   set({ connection: 'connecting' });
   socket = io({
     path: '/socket.io',
+    // WebSocket only: no long-polling requests holding the browser's per-host connections,
+    // and no sticky sessions needed behind the load balancer (deploy/nginx.conf).
+    transports: ['websocket'],
     withCredentials: true,
     reconnectionDelay: 500,
     reconnectionDelayMax: 2000,

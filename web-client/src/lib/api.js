@@ -15,12 +15,16 @@ export function setUnauthenticatedHandler(fn) {
   onUnauthenticated = fn;
 }
 
-export async function api(method, path, body, { quiet401 = false } = {}) {
+export async function api(method, path, body, { quiet401 = false, timeoutMs = 0 } = {}) {
   const opts = {
     method,
     credentials: 'same-origin',
     headers: { Accept: 'application/json' },
   };
+  // A request that never answers (a connection dropped mid-reload) must not hang the app.
+  if (timeoutMs > 0 && typeof AbortSignal !== 'undefined' && AbortSignal.timeout) {
+    opts.signal = AbortSignal.timeout(timeoutMs);
+  }
   if (typeof FormData !== 'undefined' && body instanceof FormData) {
     opts.body = body;
   } else if (body !== undefined) {
