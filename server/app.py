@@ -322,6 +322,9 @@ def build_server(settings: Settings, sio: Any) -> Server:
         blobs=blobs,
         cluster=cluster,
     )
+    if cluster is not None:
+        coordinator = cluster.coordinator
+        workspace.assignment_lock = lambda account_id: coordinator.locked(f"assign:{account_id}")
     holder["server"] = server
     return server
 

@@ -12,6 +12,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -116,6 +117,11 @@ class Workspace:
         self._sessions: OrderedDict[str, tuple[User, float]] = OrderedDict()
         self._idempotent: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._assignment_locks: dict[str, asyncio.Lock] = {}
+        # Serializes assignment-rule runs per account so two new conversations do not both
+        # pick the same least-loaded agent; a cluster replaces it with a Redis lock.
+        self.assignment_lock: Callable[[str], AbstractAsyncContextManager[Any]] = (
+            lambda account_id: self._assignment_locks.setdefault(account_id, asyncio.Lock())
+        )
         # Called after an account's record changed (rooms follow its authorized users).
         self.account_listeners: list[Callable[[ChannelAccount], Awaitable[None]]] = []
 
@@ -609,8 +615,7 @@ class Workspace:
     async def _auto_assign(self, account: ChannelAccount, conversation: Conversation) -> None:
         """Run the account's assignment rules for an unassigned conversation; a human who
         assigns it meanwhile wins (the command expects it still unassigned)."""
-        lock = self._assignment_locks.setdefault(account.id, asyncio.Lock())
-        async with lock:
+        async with self.assignment_lock(account.id):
             customer = (
                 await self.store.get(Customer, conversation.customer_id)
                 if conversation.customer_id

@@ -1,20 +1,23 @@
-"""Redis coordination between nodes: membership, leases, locks, workload counters.
+"""Redis coordination between nodes: membership, leases, locks.
 
 - Membership: each node keeps `node:<id>` (its internal URL) alive with a TTL heartbeat.
 - Leases: `lease:<name>` = owner node id, `SET NX PX`; renewed in bulk by the owner; released
   and renewed with Lua compare-and-set so a node never extends or deletes another's lease. A
   lease can outlive its holder's view of it (a stalled process), which is why every
   conversation write is also fenced by the store's version check.
-- Locks: token + Lua compare-and-delete, for short critical sections (workload rotation).
+- Locks: token + Lua compare-and-delete, for short critical sections (assignment rotation).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+import redis.exceptions
 import structlog
 
 log = structlog.get_logger(__name__)
@@ -64,7 +67,6 @@ class Coordinator:
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
         self._acquire = redis.register_script(_ACQUIRE)
-        self._unlock = redis.register_script(_RELEASE)
 
     # ------------------------------------------------------------------ membership
     async def heartbeat(self) -> None:
@@ -121,15 +123,25 @@ class Coordinator:
             await asyncio.sleep(0.02)
 
     async def unlock(self, name: str, token: str) -> bool:
-        return bool(await self._unlock(keys=[f"lock:{name}"], args=[token]))
+        return bool(await self._release(keys=[f"lock:{name}"], args=[token]))
 
-    # ------------------------------------------------------------------ workload
-    async def add_workload(self, account_id: str, user_id: str, delta: int) -> None:
-        await self.redis.hincrby(f"workload:{account_id}", user_id, delta)
-
-    async def workloads(self, account_id: str) -> dict[str, int]:
-        raw = await self.redis.hgetall(f"workload:{account_id}")
-        return {_text(k) or "": int(v) for k, v in raw.items()}
+    @contextlib.asynccontextmanager
+    async def locked(self, name: str) -> AsyncIterator[None]:
+        """Hold lock `name` for a short section across nodes. Best effort: when it cannot be had
+        (busy past the wait, Redis down) the section runs anyway, so callers must stay correct
+        without it and use it only to avoid wasted or unbalanced work."""
+        try:
+            token = await self.lock(name)
+        except (redis.exceptions.RedisError, OSError):
+            token = None
+        if token is None:
+            log.warning("coordination.lock_unavailable", lock=name)
+        try:
+            yield
+        finally:
+            if token is not None:
+                with contextlib.suppress(redis.exceptions.RedisError, OSError):
+                    await self.unlock(name, token)
 
 
 def _text(value: Any) -> str | None:
