@@ -9,7 +9,10 @@ both servers share is an insert refused by a unique index, so every guarantee re
 2. Reserve (invisible, undone on a definite refusal): the new messages are inserted with
    `_pending: <token>`. Their unique keys (`_pid`, `_ck`, `_id`) are taken right there, so a
    duplicate is refused -> the write's own pending messages are deleted -> `Duplicate`.
-   Readers never see a message that carries `_pending`.
+   Readers never see a message that carries `_pending`. A clash with another writer's
+   reservation is a duplicate only once that reservation is claimed (3); one left unclaimed
+   by a dead writer is removed (after ORPHANED_AFTER), so the redelivered message is stored
+   rather than answered "duplicate" and lost.
 3. Commit point: insert the claim `commits/{conversation_id}@{version}` holding the new state
    and everything to apply. Its `_id` is unique: exactly one writer moves a conversation from
    version - 1 to version; a loser gets `StaleWrite` (`Duplicate` when creating).
@@ -125,6 +128,10 @@ def _is_dup(exc: BaseException) -> bool:
 # A claim still open this long after it was made has lost its writer: a live apply takes
 # milliseconds. Finishing it twice is harmless (every apply step is idempotent).
 ABANDONED_AFTER = 2.0
+# A reservation without a claim this long after it was made has lost its writer: a writer
+# whose reservation is older than ABANDONED_AFTER gives up instead of claiming, and the gap
+# between the two absorbs clock skew between nodes.
+ORPHANED_AFTER = 5.0
 
 
 class _Clash(Exception):
@@ -496,13 +503,12 @@ class MongoStore(Store):
         messages = db["messages"]
         try:
             if new_docs:
-                try:
-                    await self._insert_all(
-                        messages, new_docs, lambda d: {"_id": d["_id"], "_pending": token}
-                    )
-                except _Clash as clash:
-                    raise await self._message_clash(messages, new_docs[clash.index]) from None
+                await self._reserve_messages(db, new_docs, token)
             await self._check_updates(messages, claim["updated"])
+            if token < token_floor(time.time() - ABANDONED_AFTER):
+                # Too slow to claim now: another writer may already take our reservation
+                # for a dead writer's and remove it (see _settle_clash).
+                raise StaleWrite(f"conversation {conv.id}: reservation outlived its deadline")
             try:
                 await self._insert_all(
                     db["commits"], [claim], lambda d: {"_id": d["_id"], "t": token}
@@ -528,15 +534,55 @@ class MongoStore(Store):
             raise
         return claim
 
-    async def _message_clash(self, messages: Coll, doc: Doc) -> Duplicate:
-        """Which unique key a message insert ran into."""
-        for field, key in (("_pid", "provider_message_id"), ("_ck", "client_key")):
-            if field in doc:
-                query = {field: doc[field], "_id": {"$ne": doc["_id"]}}
-                hit = await self._retry(partial(messages.find_one, query, {"_id": 1}))
-                if hit is not None:
-                    return Duplicate(key, str(hit["_id"]))
-        return Duplicate("message_id", str(doc["_id"]))
+    async def _reserve_messages(self, db: AsyncDatabase[Doc], docs: list[Doc], token: str) -> None:
+        """Step 2: insert the new messages as pending under `token`."""
+        messages = db["messages"]
+        for _ in range(10):
+            try:
+                await self._insert_all(
+                    messages, docs, lambda d: {"_id": d["_id"], "_pending": token}
+                )
+                return
+            except _Clash as clash:
+                await self._settle_clash(db, docs[clash.index])
+        raise StaleWrite("message reservation kept clashing")
+
+    async def _settle_clash(self, db: AsyncDatabase[Doc], doc: Doc) -> None:
+        """A new message ran into an existing one's unique key. Raises `Duplicate` when that
+        message is committed (visible, or claimed by its commit); returns after removing it
+        when it is a reservation whose writer died before claiming (then the caller inserts
+        again); raises `StaleWrite` (retry later) while such a writer may still be working.
+        Without this, a redelivery after a node died mid-commit would be answered "duplicate"
+        and acknowledged while the only copy stays invisible."""
+        messages = db["messages"]
+        fields = {"_id": 1, "_pending": 1, "_cv": 1, "conversation_id": 1}
+        for field, key in (("_pid", "provider_message_id"), ("_ck", "client_key"), ("_id", "")):
+            if field not in doc:
+                continue
+            query: Doc = {field: doc[field]}
+            if field != "_id":
+                query["_id"] = {"$ne": doc["_id"]}
+            hit = await self._retry(partial(messages.find_one, query, fields))
+            if hit is None:
+                continue
+            duplicate = Duplicate(key or "message_id", str(hit["_id"]))
+            pending = hit.get("_pending")
+            if pending is None:
+                raise duplicate
+            claim_id = claim_key(str(hit["conversation_id"]), int(hit["_cv"]))
+            claim = await self._retry(
+                partial(db["commits"].find_one, {"_id": claim_id, "t": pending}, {"_id": 1})
+            )
+            if claim is not None:
+                raise duplicate  # committed; its apply (or a roll-forward) makes it visible
+            if str(pending) >= token_floor(time.time() - ORPHANED_AFTER):
+                raise StaleWrite(f"message {hit['_id']} is being written by another writer")
+            log.warning("mongo: removing reservation %s left by a dead writer", hit["_id"])
+            await self._retry(
+                partial(messages.delete_one, {"_id": hit["_id"], "_pending": pending})
+            )
+            return
+        # The clashing document is gone already (its writer undid it): insert again.
 
     async def _check_updates(self, messages: Coll, docs: list[Doc]) -> None:
         """Updated messages must exist and must not take another message's unique key.

@@ -4,6 +4,7 @@ tests/contract covers the shared `Store` behaviour)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,10 +22,10 @@ from server.domain.models import (
     MessageKind,
     Sender,
 )
-from server.store.base import ConversationWrite, StaleWrite
-from server.store.mongo import MongoStore
+from server.store.base import ConversationWrite, Duplicate, StaleWrite
+from server.store.mongo import ORPHANED_AFTER, MongoStore, _message_doc
 from server.store.mongo_blobs import GridFsBlobStore
-from server.store.mongo_codec import escape_keys, unescape_keys
+from server.store.mongo_codec import escape_keys, new_token, unescape_keys
 from server.store.mongo_schema import index_names
 from tests.fixtures.services import FerretDB
 
@@ -188,7 +189,7 @@ async def test_recover_applies_a_claimed_commit(store: MongoStore, ferretdb: Fer
     )
     # "Crash" right after the commit point: the claim exists, nothing is applied yet.
     async with store._op() as db:
-        await store._reserve_and_claim(db, write, "0000000000001deadbeef")
+        await store._reserve_and_claim(db, write, new_token(time.time() - 1))
     assert (await store.conversation("cv1")) == c1
     assert await store.message("m1") is None  # pending: invisible
     assert await store.message_by_client_key("ck1") is None
@@ -234,6 +235,60 @@ async def test_recover_drops_pending_messages_of_a_commit_that_never_claimed(
     await store.commit(ConversationWrite(c2, expected_version=1, new_messages=[m]))
     found = await store.message_by_provider_id("acc1", "wamid.1")
     assert found is not None and found.id == "m-real"
+
+
+async def _reserve_like_a_dead_writer(store: MongoStore, m: Message, token: str) -> None:
+    """What a node killed between reserving a message and claiming its commit leaves."""
+    async with store._op() as db:
+        await store._reserve_messages(db, [_message_doc(m, 2, token)], token)
+
+
+async def test_redelivery_after_a_writer_died_before_its_claim_is_stored_not_duplicate(
+    store: MongoStore,
+) -> None:
+    c1 = conv("cv1")
+    await store.commit(ConversationWrite(c1, expected_version=0))
+    c2 = conv("cv1", version=2, seq=1)
+    lost = msg("m-lost", c2, 1, "hello", provider_message_id="wamid.9")
+    await _reserve_like_a_dead_writer(store, lost, new_token(time.time() - ORPHANED_AFTER - 1))
+
+    # The provider redelivers to another node: stored and visible, not answered "duplicate".
+    again = msg("m-again", c2, 1, "hello", provider_message_id="wamid.9")
+    await store.commit(ConversationWrite(c2, expected_version=1, new_messages=[again]))
+    found = await store.message_by_provider_id("acc1", "wamid.9")
+    assert found is not None and found.id == "m-again"
+    assert [m.id for m in await store.messages("cv1")] == ["m-again"]
+
+
+async def test_a_reservation_still_in_progress_is_neither_duplicate_nor_taken(
+    store: MongoStore,
+) -> None:
+    c1 = conv("cv1")
+    await store.commit(ConversationWrite(c1, expected_version=0))
+    c2 = conv("cv1", version=2, seq=1)
+    await _reserve_like_a_dead_writer(
+        store, msg("m-young", c2, 1, "hi", provider_message_id="wamid.8"), new_token()
+    )
+    other = msg("m-other", c2, 1, "hi", provider_message_id="wamid.8")
+    with pytest.raises(StaleWrite) as refused:
+        await store.commit(ConversationWrite(c2, expected_version=1, new_messages=[other]))
+    assert not isinstance(refused.value, Duplicate)  # the caller retries later
+    assert await store.message("m-other") is None
+
+
+async def test_a_claimed_commit_of_the_same_message_is_a_duplicate(store: MongoStore) -> None:
+    c1 = conv("cv1")
+    await store.commit(ConversationWrite(c1, expected_version=0))
+    c2 = conv("cv1", version=2, seq=1)
+    first = msg("m-first", c2, 1, "hi", provider_message_id="wamid.7")
+    write = ConversationWrite(c2, expected_version=1, new_messages=[first], events=[ev(c2, 1)])
+    async with store._op() as db:  # crashed right after its commit point
+        await store._reserve_and_claim(db, write, new_token(time.time() - 1))
+    # Another node, still seeing version 1, stores the redelivered message.
+    second = msg("m-second", c2, 1, "hi", provider_message_id="wamid.7")
+    with pytest.raises(Duplicate) as dup:
+        await store.commit(ConversationWrite(c2, expected_version=1, new_messages=[second]))
+    assert dup.value.existing_id == "m-first"
 
 
 async def test_close_waits_for_commits_in_flight(store: MongoStore, ferretdb: FerretDB) -> None:
