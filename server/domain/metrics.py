@@ -402,7 +402,7 @@ class MetricsBuilder:
         }
 
     def _agents(self) -> list[dict[str, Any]]:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "user_id": user_id,
                 "name": self.users.get(user_id, user_id),

@@ -17,6 +17,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from server.domain.metrics import ConversationFact, MessageFact
 from server.domain.models import (
     ChannelAccount,
     ChannelKind,
@@ -199,6 +200,33 @@ class Store(abc.ABC):
         self, account_ids: list[str], text: str, limit: int = 20
     ) -> list[SearchHit]:
         """Full-text search over message text (every status, resolved included), newest first."""
+
+    # metrics -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def metric_messages(
+        self,
+        account_ids: list[str],
+        since: float,
+        until: float,
+        after: tuple[str, float, str, int] | None = None,
+        limit: int = 2000,
+    ) -> list[MessageFact]:
+        """One page of the messages of those accounts with since <= created_at < until (every
+        kind; `text` only for system lines), ordered by (account_id, created_at,
+        conversation_id, seq); pass the last row's `key()` as `after` for the next page."""
+
+    @abc.abstractmethod
+    async def conversations_created(
+        self,
+        account_ids: list[str],
+        since: float,
+        until: float,
+        after: tuple[str, float, str] | None = None,
+        limit: int = 2000,
+    ) -> list[ConversationFact]:
+        """One page of the conversations of those accounts created in [since, until), ordered by
+        (account_id, created_at, id); pass the last row's (account_id, created_at, id) as
+        `after`."""
 
     # event log ---------------------------------------------------------------------------
     @abc.abstractmethod

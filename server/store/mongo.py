@@ -51,6 +51,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from server.domain.metrics import ConversationFact, MessageFact
 from server.domain.models import (
     Contact,
     Conversation,
@@ -864,6 +865,100 @@ class MongoStore(Store):
             SearchHit(from_doc(Message, d), by_id[d["conversation_id"]])
             for d in docs
             if d["conversation_id"] in by_id
+        ]
+
+    # metrics -----------------------------------------------------------------------------
+    async def metric_messages(
+        self,
+        account_ids: list[str],
+        since: float,
+        until: float,
+        after: tuple[str, float, str, int] | None = None,
+        limit: int = 2000,
+    ) -> list[MessageFact]:
+        if not account_ids or limit <= 0 or until <= since:
+            return []
+        # Plain find + sort + projection (no aggregation): FerretDB 1.24 serves it as is.
+        query: Doc = {
+            "account_id": {"$in": list(account_ids)},
+            "created_at": {"$gte": since, "$lt": until},
+            **VISIBLE,
+        }
+        if after is not None:
+            account, at, conversation_id, seq = after[0], float(after[1]), after[2], int(after[3])
+            query["$or"] = [
+                {"account_id": {"$gt": account}},
+                {"account_id": account, "created_at": {"$gt": at}},
+                {
+                    "account_id": account,
+                    "created_at": at,
+                    "conversation_id": {"$gt": conversation_id},
+                },
+                {
+                    "account_id": account,
+                    "created_at": at,
+                    "conversation_id": conversation_id,
+                    "seq": {"$gt": seq},
+                },
+            ]
+        sort = [("account_id", 1), ("created_at", 1), ("conversation_id", 1), ("seq", 1)]
+        projection: Doc = {
+            "conversation_id": 1,
+            "account_id": 1,
+            "seq": 1,
+            "created_at": 1,
+            "kind": 1,
+            "sender": 1,
+            "text": 1,
+        }
+        docs = await self._find("messages", query, sort, limit, projection)
+        out: list[MessageFact] = []
+        for d in docs:
+            sender = d.get("sender") or {}
+            kind = str(d.get("kind") or "")
+            out.append(
+                MessageFact(
+                    conversation_id=str(d["conversation_id"]),
+                    account_id=str(d["account_id"]),
+                    seq=int(d["seq"]),
+                    created_at=float(d["created_at"]),
+                    kind=kind,
+                    sender_type=str(sender.get("type") or ""),
+                    sender_id=str(sender.get("id") or ""),
+                    text=str(d.get("text") or "") if kind == "system" else "",
+                )
+            )
+        return out
+
+    async def conversations_created(
+        self,
+        account_ids: list[str],
+        since: float,
+        until: float,
+        after: tuple[str, float, str] | None = None,
+        limit: int = 2000,
+    ) -> list[ConversationFact]:
+        if not account_ids or limit <= 0 or until <= since:
+            return []
+        query: Doc = {
+            "account_id": {"$in": list(account_ids)},
+            "created_at": {"$gte": since, "$lt": until},
+        }
+        if after is not None:
+            account, at, conversation_id = after[0], float(after[1]), after[2]
+            query["$or"] = [
+                {"account_id": {"$gt": account}},
+                {"account_id": account, "created_at": {"$gt": at}},
+                {"account_id": account, "created_at": at, "_id": {"$gt": conversation_id}},
+            ]
+        sort = [("account_id", 1), ("created_at", 1), ("_id", 1)]
+        projection: Doc = {"account_id": 1, "created_at": 1}
+        docs = await self._find("conversations", query, sort, limit, projection)
+        return [
+            ConversationFact(
+                id=str(d["_id"]), account_id=str(d["account_id"]), created_at=float(d["created_at"])
+            )
+            for d in docs
         ]
 
     # event log ---------------------------------------------------------------------------

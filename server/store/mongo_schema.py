@@ -59,6 +59,16 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("_words", ASCENDING)], name="words"),
         IndexModel([("account_id", ASCENDING), ("created_at", DESCENDING)], name="recent"),
         IndexModel([("_pending", ASCENDING)], name="pending", sparse=True),
+        # The dashboard's metrics: messages by account and time, in reading order.
+        IndexModel(
+            [
+                ("account_id", ASCENDING),
+                ("created_at", ASCENDING),
+                ("conversation_id", ASCENDING),
+                ("seq", ASCENDING),
+            ],
+            name="metrics",
+        ),
     ],
     "events": [
         IndexModel(

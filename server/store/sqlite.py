@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from server.domain.metrics import ConversationFact, MessageFact
 from server.domain.models import (
     Contact,
     Conversation,
@@ -427,6 +428,71 @@ class SqliteStore(Store):
         args = [match, *account_ids, limit]
         rows = await self._read(lambda c: c.execute(sql, args).fetchall())
         return [SearchHit(decode(Message, m), decode(Conversation, cv)) for m, cv in rows]
+
+    # metrics -----------------------------------------------------------------------------
+    async def metric_messages(
+        self,
+        account_ids: list[str],
+        since: float,
+        until: float,
+        after: tuple[str, float, str, int] | None = None,
+        limit: int = 2000,
+    ) -> list[MessageFact]:
+        if not account_ids or limit <= 0 or until <= since:
+            return []
+        sql = (
+            "SELECT conversation_id, account_id, seq, created_at,"
+            " json_extract(body, '$.kind'), json_extract(body, '$.sender.type'),"
+            " json_extract(body, '$.sender.id'),"
+            " CASE WHEN json_extract(body, '$.kind') = 'system' THEN text ELSE '' END"
+            f" FROM messages WHERE account_id IN ({_marks(len(account_ids))})"
+            " AND created_at >= ? AND created_at < ?"
+        )
+        args: list[Any] = [*account_ids, since, until]
+        if after is not None:
+            sql += " AND (account_id, created_at, conversation_id, seq) > (?, ?, ?, ?)"
+            args.extend((after[0], float(after[1]), after[2], int(after[3])))
+        sql += " ORDER BY account_id, created_at, conversation_id, seq LIMIT ?"
+        args.append(limit)
+        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
+        return [
+            MessageFact(
+                conversation_id=r[0],
+                account_id=r[1],
+                seq=int(r[2]),
+                created_at=float(r[3]),
+                kind=str(r[4] or ""),
+                sender_type=str(r[5] or ""),
+                sender_id=str(r[6] or ""),
+                text=str(r[7] or ""),
+            )
+            for r in rows
+        ]
+
+    async def conversations_created(
+        self,
+        account_ids: list[str],
+        since: float,
+        until: float,
+        after: tuple[str, float, str] | None = None,
+        limit: int = 2000,
+    ) -> list[ConversationFact]:
+        if not account_ids or limit <= 0 or until <= since:
+            return []
+        created = "json_extract(body, '$.created_at')"
+        sql = (
+            f"SELECT id, account_id, {created} FROM conversations"
+            f" WHERE account_id IN ({_marks(len(account_ids))})"
+            f" AND {created} >= ? AND {created} < ?"
+        )
+        args: list[Any] = [*account_ids, since, until]
+        if after is not None:
+            sql += f" AND (account_id, {created}, id) > (?, ?, ?)"
+            args.extend((after[0], float(after[1]), after[2]))
+        sql += f" ORDER BY account_id, {created}, id LIMIT ?"
+        args.append(limit)
+        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
+        return [ConversationFact(id=r[0], account_id=r[1], created_at=float(r[2])) for r in rows]
 
     # event log ---------------------------------------------------------------------------
     async def events_after(

@@ -154,7 +154,13 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
 """
 
-MIGRATIONS: list[str] = [_V1]
+# Version 2: the dashboard's metrics read messages by account and time.
+_V2 = """
+CREATE INDEX IF NOT EXISTS messages_metrics
+    ON messages (account_id, created_at, conversation_id, seq);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -27,8 +27,8 @@ HOURS = {
 H = 3600.0
 
 
-def at(*args: int) -> float:
-    return datetime(*args, tzinfo=BERLIN).timestamp()
+def at(year: int, month: int, day: int, hour: int, minute: int) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=BERLIN).timestamp()
 
 
 # ---------------------------------------------------------------------------- business time
