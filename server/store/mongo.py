@@ -133,6 +133,8 @@ ABANDONED_AFTER = 2.0
 # whose reservation is older than ABANDONED_AFTER gives up instead of claiming, and the gap
 # between the two absorbs clock skew between nodes.
 ORPHANED_AFTER = 5.0
+# Applied commit records are kept this long (for diagnosis), then trimmed with the events.
+COMMIT_RECORDS_KEPT_FOR = 3600.0
 
 
 class _Clash(Exception):
@@ -995,6 +997,7 @@ class MongoStore(Store):
         return last, last
 
     async def trim_events(self, keep_last: int) -> int:
+        await self.trim_commits(COMMIT_RECORDS_KEPT_FOR)
         keep = max(0, keep_last)
         async with self._op() as db:
             events = db["events"]
@@ -1027,6 +1030,17 @@ class MongoStore(Store):
             bound = edge[0]["_id"]
             result = await self._retry(lambda: events.delete_many({"_id": {"$lt": bound}}))
             return result.deleted_count
+
+    async def trim_commits(self, older_than: float) -> int:
+        """Delete applied commit records older than `older_than` seconds. Safe: a writer only
+        claims a version within ABANDONED_AFTER of reserving it, so no writer can still be
+        about to claim a version that old, and pending reservations that old are orphans."""
+        floor = token_floor(time.time() - max(older_than, ORPHANED_AFTER * 2))
+        async with self._op() as db:
+            result = await self._retry(
+                lambda: db["commits"].delete_many({"open": {"$exists": False}, "t": {"$lt": floor}})
+            )
+        return result.deleted_count
 
     # outbox ------------------------------------------------------------------------------
     async def due_outbox(self, account_id: str, until: float, limit: int = 50) -> list[OutboxItem]:

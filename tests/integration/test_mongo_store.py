@@ -404,3 +404,22 @@ async def test_gridfs_blob_store(client: Client, database: str) -> None:
     assert await blobs.delete(attachment.id) is True
     assert await blobs.open(attachment.id) is None
     assert await blobs.delete(attachment.id) is False
+
+
+async def test_old_applied_commit_records_are_trimmed_open_ones_kept(
+    store: MongoStore, client: Client
+) -> None:
+    c1 = conv("cv1")
+    await store.commit(ConversationWrite(c1, expected_version=0))
+    commits = client[store.database]["commits"]
+    await commits.insert_one({"_id": "old-applied", "t": new_token(time.time() - 7200)})
+    await commits.insert_one(
+        {"_id": "old-open", "t": new_token(time.time() - 7200), "open": "x", "v": 1}
+    )
+    assert await store.trim_commits(3600) == 1
+    left = sorted(d["_id"] for d in await commits.find({}, {"_id": 1}).to_list(None))
+    assert left == ["cv1@1", "old-open"]  # the fresh record and the unfinished one stay
+    # The conversation still moves on.
+    c2 = conv("cv1", version=2)
+    await store.commit(ConversationWrite(c2, expected_version=1))
+    assert (await store.conversation("cv1")) == c2
