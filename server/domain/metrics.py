@@ -77,6 +77,14 @@ def zone(name: str | None) -> tzinfo:
         return UTC
 
 
+def known_zone(name: str | None) -> bool:
+    try:
+        ZoneInfo(name or "")
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 # ------------------------------------------------------------------------ business time
 class BusinessCalendar:
     """Business hours as instants: `seconds(start, end)` counts the open seconds between two

@@ -15,7 +15,13 @@ from server.blobs import BlobStore
 from server.config import Settings
 from server.domain.errors import Invalid
 from server.records import Records
-from server.transports import http_channels, http_conversations, http_records, openapi
+from server.transports import (
+    http_channels,
+    http_conversations,
+    http_metrics,
+    http_records,
+    openapi,
+)
 from server.transports.auth import SESSION_COOKIE
 from server.transports.http_common import (
     CONTEXT,
@@ -50,6 +56,7 @@ def register(
     http_records.add_routes(router)
     http_conversations.add_routes(router)
     http_channels.add_routes(router)
+    http_metrics.add_routes(router)
     router.add_get("/openapi.json", openapi.openapi_json)
 
 
