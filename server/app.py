@@ -26,9 +26,11 @@ from server.actors.conversation import ConversationActor, ConversationDeps
 from server.actors.outbox import Kick, OutboxActor, OutboxDeps
 from server.actors.runtime import ActorSpec, ActorSystem
 from server.actors.timers import Timers
+from server.assistant import Assistant
 from server.blobs import FileBlobStore
 from server.config import Settings
 from server.domain import commands as c
+from server.domain.analysis import RuleBasedAnalyzer
 from server.domain.conversation import Notification
 from server.domain.models import ChannelAccount, Conversation
 from server.realtime.hub import Bus, EventHub, account_room, user_room
@@ -82,6 +84,7 @@ class Server:
     channels: dict[str, Channel]
     blobs: FileBlobStore
     cluster: ClusterNode | None = None
+    assistant: Assistant | None = None  # None when switched off server-wide (CONV_ASSISTANT)
     started_at: float = field(default_factory=time.time)
     ready: bool = False
     draining: bool = False
@@ -168,6 +171,8 @@ class Server:
         await self.store.open()
         await self.workspace.load()
         self.hub.start()
+        if self.assistant is not None:
+            self.assistant.start()
         if self.cluster is not None:
             await self.cluster.start(self.timers)
             self.timers.schedule(
@@ -193,6 +198,8 @@ class Server:
         for extra in self.extras:
             await extra.aclose()
         await self.timers.aclose()
+        if self.assistant is not None:
+            await self.assistant.aclose()
         timeout = self.settings.drain_timeout / 2
         await self.accounts.shutdown(timeout=timeout)
         await self.conversations.shutdown(timeout=timeout)
@@ -322,6 +329,11 @@ def build_server(settings: Settings, sio: Any) -> Server:
         blobs=blobs,
         cluster=cluster,
     )
+    if settings.assistant:
+        # The built-in analyzer is rule-based; a model-backed one implements the same
+        # `Analyzer` protocol (server/domain/analysis.py) and plugs in here.
+        server.assistant = Assistant(workspace, RuleBasedAnalyzer())
+        workspace.inbound_listeners.append(server.assistant.on_inbound)
     if cluster is not None:
         coordinator = cluster.coordinator
         workspace.assignment_lock = lambda account_id: coordinator.locked(f"assign:{account_id}")

@@ -27,6 +27,7 @@ class Settings:
     internal_url: str = ""  # cluster: how other nodes reach this one; defaults to http://host:port
     cluster_secret: str = ""  # cluster: signs node-to-node requests
     event_retention: int = 200_000  # events kept for resume
+    assistant: bool = True  # analyze inbound messages into private notes (server/assistant.py)
 
     @property
     def cluster(self) -> bool:
@@ -73,6 +74,12 @@ def parse(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--redis-url", default=env.get("REDIS_URL", ""))
     parser.add_argument("--node-id", default=env.get("CONV_NODE_ID", ""))
     parser.add_argument("--internal-url", default=env.get("CONV_INTERNAL_URL", ""))
+    parser.add_argument(
+        "--assistant",
+        choices=["on", "off"],
+        default="on" if _env_bool("CONV_ASSISTANT", True) else "off",
+        help="analyze inbound messages into private notes (every account; default on)",
+    )
     args = parser.parse_args(argv)
     return Settings(
         host=args.host,
@@ -87,4 +94,5 @@ def parse(argv: list[str] | None = None) -> Settings:
         node_id=args.node_id,
         internal_url=args.internal_url,
         cluster_secret=env.get("CONV_CLUSTER_SECRET", ""),
+        assistant=args.assistant == "on",
     )

@@ -17,6 +17,7 @@ import orjson
 
 from server.actors.runtime import ActorError
 from server.domain import snooze
+from server.domain.analysis import validate_settings as validate_assistant
 from server.domain.assignment import validate_rules
 from server.domain.business_hours import validate_auto_reply, validate_hours
 from server.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
@@ -186,6 +187,8 @@ def clean_settings(value: Any) -> dict[str, Any]:
         value = {**value, "business_hours": validate_hours(value["business_hours"])}
     if value.get("auto_reply") is not None:
         value = {**value, "auto_reply": validate_auto_reply(value["auto_reply"])}
+    if value.get("assistant") is not None:
+        value = {**value, "assistant": validate_assistant(value["assistant"])}
     url = value.get("webhook_url")
     if url not in (None, "") and (
         not isinstance(url, str) or not url.startswith(("https://", "http://")) or len(url) > 2048

@@ -124,6 +124,9 @@ class Workspace:
         )
         # Called after an account's record changed (rooms follow its authorized users).
         self.account_listeners: list[Callable[[ChannelAccount], Awaitable[None]]] = []
+        # Called (synchronously, must not block) once an inbound message is durable, also for
+        # a redelivery (`reply.duplicate`): the assistant queues its analysis here.
+        self.inbound_listeners: list[Callable[[ChannelAccount, c.Reply], None]] = []
 
     async def load(self) -> None:
         self._accounts = {a.id: a for a in await self.store.all(ChannelAccount)}
@@ -610,7 +613,33 @@ class Workspace:
             conversation = reply.conversation
             if conversation.assignee_user_id is None and conversation.assignee_team_id is None:
                 await self._auto_assign(resolved.account, conversation)
+        for listener in self.inbound_listeners:
+            try:
+                listener(resolved.account, reply)
+            except Exception:  # a listener's bug must not fail the provider's delivery
+                log.exception("intake.listener_failed", conversation_id=reply.conversation.id)
         return reply
+
+    async def post_assistant_note(
+        self,
+        account_id: str,
+        conversation_id: str,
+        *,
+        inbound_message_id: str,
+        text: str,
+        data: dict[str, Any],
+        client_key: str,
+    ) -> c.Reply:
+        """Store the assistant's note through the conversation's actor (its owner node in a
+        cluster); a second note for the same inbound message answers `duplicate`."""
+        command = c.AddAssistantNote(
+            account=self.account(account_id),
+            inbound_message_id=inbound_message_id,
+            text=_text(text),
+            data=data,
+            client_key=client_key,
+        )
+        return await self._ask(conversation_id, command)
 
     async def _auto_assign(self, account: ChannelAccount, conversation: Conversation) -> None:
         """Run the account's assignment rules for an unassigned conversation; a human who

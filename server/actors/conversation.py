@@ -101,6 +101,8 @@ class ConversationActor(Actor):
         match command:
             case c.PostMessage(client_key=key) if key:
                 duplicate_of = await store.message_by_client_key(key)
+            case c.AddAssistantNote(client_key=key):
+                duplicate_of = await store.message_by_client_key(key)
             # AppendInbound: no read first. A redelivered webhook is rare; the store's unique
             # (account, provider id) index refuses it in the commit, answered below.
             case c.ReportDelivery():

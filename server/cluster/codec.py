@@ -27,6 +27,7 @@ _COMMANDS: dict[str, type[Any]] = {
         c.RemoveTag,
         c.LinkCustomer,
         c.ReportDelivery,
+        c.AddAssistantNote,
         c.Get,
     )
 }

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from server.domain.models import (
     Attachment,
@@ -116,6 +117,18 @@ class ReportDelivery:
 
 
 @dataclass(frozen=True, slots=True)
+class AddAssistantNote:
+    """The assistant's analysis of an inbound message, as a private note (system). The
+    client key is derived from the inbound message id: one note per message, ever."""
+
+    account: ChannelAccount
+    inbound_message_id: str
+    text: str
+    data: dict[str, Any]
+    client_key: str
+
+
+@dataclass(frozen=True, slots=True)
 class Get:
     """Read the current state (no change)."""
 
@@ -140,5 +153,6 @@ Command = (
     | RemoveTag
     | LinkCustomer
     | ReportDelivery
+    | AddAssistantNote
     | Get
 )

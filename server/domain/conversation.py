@@ -33,6 +33,7 @@ from server.domain.models import (
 )
 
 SYSTEM = Sender(type="system", name="System")
+ASSISTANT = Sender(type="assistant", id="assistant", name="Assistant")
 AUTO_REPLY = Sender(type="system", id="auto-reply", name="Auto-reply")
 
 
@@ -93,14 +94,16 @@ class _Change:
     def created(self) -> None:
         self._event("conversation.created", {"conversation": None})
 
-    def add_message(self, message: Message) -> Message:
+    def add_message(self, message: Message, *, activity: bool = True) -> Message:
+        """`activity=False`: the message does not move the conversation up the inbox."""
         message.seq = self.conv.seq + 1
         message.conversation_id = self.conv.id
         message.created_at = self.now
         if message.kind in (MessageKind.INBOUND, MessageKind.OUTBOUND):
             self.conv.last_message_preview = message.preview()
             self.conv.last_message_at = self.now
-        self.conv.last_activity_at = self.now
+        if activity:
+            self.conv.last_activity_at = self.now
         self.outcome.new_messages.append(message)
         self._event("message.created", {"message": message.to_dict(), "conversation": None})
         return message
@@ -213,6 +216,8 @@ def decide(
                     change.system_line(f"{command.by.name} linked customer {command.customer_name}")
         case c.ReportDelivery():
             _report_delivery(change, command, target_message)
+        case c.AddAssistantNote():
+            _assistant_note(change, command)
     return change.finish()
 
 
@@ -333,6 +338,24 @@ def _post(change: _Change, command: c.PostMessage) -> None:
         if target is None:
             raise Invalid(f"Unknown follow-up action {command.then!r}")
         _set_status(change, command.by, command.account, target)
+
+
+def _assistant_note(change: _Change, command: c.AddAssistantNote) -> None:
+    """A private note from the assistant. It is the team's aid, not activity: the
+    conversation keeps its place in the inbox and its status."""
+    change.add_message(
+        Message(
+            id=new_id("msg"),
+            conversation_id=change.conv.id,
+            account_id=change.conv.account_id,
+            kind=MessageKind.NOTE,
+            sender=ASSISTANT,
+            text=command.text,
+            client_key=command.client_key,
+            data={**command.data, "message_id": command.inbound_message_id},
+        ),
+        activity=False,
+    )
 
 
 def _check_expected_assignee(conv: Conversation, command: c.Assign) -> None:

@@ -257,7 +257,7 @@ class Attachment(Record):
 
 @dataclass(slots=True)
 class Sender(Record):
-    type: str  # "contact" | "user" | "system"
+    type: str  # "contact" | "user" | "system" | "assistant"
     id: str = ""
     name: str = ""
 
@@ -278,6 +278,9 @@ class Message(Record):
     status_reason: str = ""
     seq: int = 0
     created_at: float = field(default_factory=now)
+    # Structured content for the client; the assistant's note carries its analysis here
+    # (server/domain/analysis.py, `Analysis.to_dict`). Empty for every other message.
+    data: dict[str, Any] = field(default_factory=dict)
 
     _nested = {"sender": Sender, "attachments": Attachment}
 
