@@ -3,6 +3,7 @@ import { useStore } from '../hooks.js';
 import { avatarHue, initials, isOnline } from '../lib/logic.js';
 import { dismissToast, login, logout, selectConversation } from '../store.js';
 import { ConversationList } from './ConversationList.jsx';
+import { Dashboard, DashboardButton } from './Dashboard.jsx';
 import { NewConversationDialog, SettingsDialog } from './Dialogs.jsx';
 import { IconInbox, IconLogout, IconPlus, IconSettings, IconWifiOff } from './icons.jsx';
 import { Thread } from './Thread.jsx';
@@ -109,7 +110,7 @@ export function Avatar({ user, name, size = 28, status }) {
   );
 }
 
-function TopBar({ s, onNew, onSettings }) {
+function TopBar({ s, onNew, onSettings, onDashboard }) {
   const online = Object.values(s.users).filter((u) => isOnline(s.presence[u.id]));
   online.sort((a, b) => (a.id === s.me.id ? -1 : b.id === s.me.id ? 1 : a.name.localeCompare(b.name)));
   return (
@@ -139,6 +140,7 @@ function TopBar({ s, onNew, onSettings }) {
           <IconPlus />
           <span class="hide-narrow">New</span>
         </button>
+        <DashboardButton onClick={onDashboard} />
         <button type="button" class="btn btn-icon" onClick={onSettings} aria-label="Settings" title="Settings" data-testid="open-settings">
           <IconSettings />
         </button>
@@ -219,7 +221,7 @@ function Shell({ s }) {
       <a class="skip-link" href="#thread-main">
         Skip to conversation
       </a>
-      <TopBar s={s} onNew={() => setDialog('new')} onSettings={() => setDialog('settings')} />
+      <TopBar s={s} onNew={() => setDialog('new')} onSettings={() => setDialog('settings')} onDashboard={() => setDialog('dashboard')} />
       <ConnectionBanner s={s} />
       <div class={`workspace ${s.selectedId ? 'has-thread' : 'no-thread'}`}>
         <ConversationList s={s} />
@@ -241,6 +243,7 @@ function Shell({ s }) {
       </div>
       {dialog === 'settings' ? <SettingsDialog s={s} onClose={() => setDialog(null)} /> : null}
       {dialog === 'new' ? <NewConversationDialog s={s} onClose={() => setDialog(null)} /> : null}
+      {dialog === 'dashboard' ? <Dashboard s={s} onClose={() => setDialog(null)} /> : null}
     </div>
   );
 }
