@@ -265,7 +265,7 @@ export function CustomerSection({ s, conv }) {
   );
 }
 
-function LinkCustomerDialog({ conv, onClose }) {
+export function LinkCustomerDialog({ conv, onClose }) {
   const [q, setQ] = useState('');
   const [results, setResults] = useState([]);
   const [busy, setBusy] = useState(false);

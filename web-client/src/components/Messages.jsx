@@ -1,7 +1,9 @@
 import { useState } from 'preact/hooks';
+import { SENTIMENT_LABELS, assistantAnalysis, quickActions, referenceLabel } from '../lib/assistant.js';
 import { emailSrcdoc, formatBytes, formatClock, formatFull } from '../lib/logic.js';
-import { discardSend, retrySend } from '../store.js';
-import { IconAlert, IconCheck, IconCheckDouble, IconClock, IconDownload, IconFile, IconNote } from './icons.jsx';
+import { addTag, assign, discardSend, retrySend, setStatus } from '../store.js';
+import { LinkCustomerDialog } from './Actions.jsx';
+import { IconAlert, IconBolt, IconCheck, IconCheckDouble, IconClock, IconDownload, IconFile, IconNote } from './icons.jsx';
 
 const DELIVERY = {
   queued: { label: 'Queued', Icon: IconClock },
@@ -82,8 +84,118 @@ export function EmailFrame({ html }) {
   );
 }
 
-export function MessageItem({ m, tz, convId }) {
+/** The assistant's analysis of a customer message: badges, references, tag suggestions and
+ * quick actions that run the ordinary commands. Only the team sees it (it is a private note). */
+function AssistantNote({ m, tz, conv, meId, tags }) {
+  const [linking, setLinking] = useState(false);
+  const [busy, setBusy] = useState('');
+  const a = assistantAnalysis(m);
+  const actions = quickActions(a, conv, meId, tags);
+  const run = (action) => {
+    if (!conv || busy) return;
+    if (action.type === 'link_customer') {
+      setLinking(true);
+      return;
+    }
+    const go =
+      action.type === 'add_tag'
+        ? addTag(conv.id, { tagId: action.tag_id })
+        : action.type === 'assign_to_me'
+          ? assign(conv.id, { userId: meId })
+          : setStatus(conv.id, 'pending');
+    setBusy(action.type + (action.tag_id || ''));
+    go.catch(() => {}).finally(() => setBusy(''));
+  };
+  return (
+    <li class="msg msg-note msg-assistant" data-testid="message" data-kind="note" data-sender="assistant" data-message-id={m.id}>
+      <div class="msg-meta">
+        <span class="msg-sender" data-testid="message-sender">
+          <IconBolt size={12} /> Assistant
+        </span>
+        <span class="note-label">
+          <IconNote size={12} /> Private note
+        </span>
+        <time dateTime={new Date(m.created_at * 1000).toISOString()} title={formatFull(m.created_at, tz)}>
+          {formatClock(m.created_at, tz)}
+        </time>
+      </div>
+      <div class="bubble assistant-bubble" data-testid="assistant-note">
+        <span class="sr-only">Private note from the assistant: </span>
+        {a ? (
+          <>
+            <div class="assistant-badges">
+              <span class={`badge sentiment sentiment-${a.sentiment}`} data-testid="assistant-sentiment" data-sentiment={a.sentiment}>
+                {SENTIMENT_LABELS[a.sentiment]}
+              </span>
+              {a.urgent ? (
+                <span class="badge urgent-flag" data-testid="assistant-urgent">
+                  Needs attention now
+                </span>
+              ) : null}
+            </div>
+            {a.references.length ? (
+              <div class="assistant-row">
+                <span class="assistant-key">Mentions</span>
+                <ul class="assistant-refs" data-testid="assistant-references">
+                  {a.references.map((r) => (
+                    <li key={`${r.kind}:${r.value}`} class="ref-chip" title={r.text}>
+                      {referenceLabel(r)}
+                    </li>
+                  ))}
+                </ul>
+              </div>
+            ) : null}
+            {a.suggestedTags.length ? (
+              <div class="assistant-row">
+                <span class="assistant-key">Suggested tags</span>
+                <span data-testid="assistant-tags">{a.suggestedTags.map((t) => (tags && tags[t.id] ? tags[t.id].name : t.name)).join(', ')}</span>
+              </div>
+            ) : null}
+            {actions.length ? (
+              <div class="assistant-actions" role="group" aria-label="Suggested actions">
+                {actions.map((action) => (
+                  <button
+                    key={action.type + (action.tag_id || '')}
+                    type="button"
+                    class={`btn btn-small ${action.done ? 'is-done' : ''}`}
+                    onClick={() => run(action)}
+                    disabled={action.done || busy === action.type + (action.tag_id || '')}
+                    data-testid="assistant-action"
+                    data-action={action.type}
+                  >
+                    {action.done ? (
+                      <>
+                        <IconCheck size={12} /> {action.doneLabel}
+                      </>
+                    ) : (
+                      action.label
+                    )}
+                  </button>
+                ))}
+              </div>
+            ) : null}
+            {a.signals.length ? (
+              <div class="assistant-why muted small" title={a.analyzer ? `Rule-based analysis (${a.analyzer})` : undefined}>
+                Why: {a.signals.join('; ')}
+              </div>
+            ) : null}
+          </>
+        ) : (
+          <div class="msg-text" data-testid="message-text">
+            {m.text}
+          </div>
+        )}
+      </div>
+      {linking && conv ? <LinkCustomerDialog conv={conv} onClose={() => setLinking(false)} /> : null}
+    </li>
+  );
+}
+
+export function MessageItem({ m, tz, convId, conv, meId, tags }) {
   const kind = m.kind || 'inbound';
+  if (kind === 'note' && m.sender && m.sender.type === 'assistant') {
+    return <AssistantNote m={m} tz={tz} conv={conv} meId={meId} tags={tags} />;
+  }
   if (kind === 'system') {
     return (
       <li class="msg msg-system" data-testid="message" data-kind="system" data-message-id={m.id}>

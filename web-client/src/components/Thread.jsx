@@ -77,7 +77,7 @@ export function Thread({ s, id, conv, detailsOpen, setDetailsOpen }) {
             </button>
           </div>
         </header>
-        <MessageList key={id} thread={thread} tz={tz} convId={id} />
+        <MessageList key={id} thread={thread} tz={tz} convId={id} conv={conv} meId={me} tags={s.tags} />
         <div class="activity-line" aria-live="polite" data-testid="activity-line">
           {viewers.length ? (
             <span class="viewing" data-testid="viewing-indicator">
@@ -151,7 +151,7 @@ export function Thread({ s, id, conv, detailsOpen, setDetailsOpen }) {
   );
 }
 
-function MessageList({ thread, tz, convId }) {
+function MessageList({ thread, tz, convId, conv, meId, tags }) {
   const ref = useRef(null);
   const atBottom = useRef(true);
   const topRef = useRef(null);
@@ -247,7 +247,7 @@ function MessageList({ thread, tz, convId }) {
                   <span>{formatDay(m.created_at, tz)}</span>
                 </li>
               ) : null}
-              <MessageItem m={m} tz={tz} convId={convId} />
+              <MessageItem m={m} tz={tz} convId={convId} conv={conv} meId={meId} tags={tags} />
             </Fragment>
           ))}
         </ol>
