@@ -4,9 +4,16 @@ private note over Socket.IO and HTTP, idempotent on redelivery, switchable per a
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+from playwright.sync_api import expect
+
 from server.assistant import Job
+from tests.e2e.conftest import Inbound, ServerProcess
+from tests.e2e.test_web_client import DESKTOP, Session
 from tests.fixtures.server import LiveServer
 
 ANGRY = (
@@ -151,3 +158,48 @@ async def test_the_account_setting_switches_the_assistant_off(live: LiveServer) 
     await _settle(live)
     notes = _assistant_notes(await _history(live, admin, second["conversation_id"]))
     assert len(notes) == 1 and notes[0]["data"]["urgent"] is True
+
+
+# --------------------------------------------------------------------------- in the browser
+
+
+@pytest.fixture
+def alice_session(chromium_browser: Any, demo_server: ServerProcess) -> Iterator[Session]:
+    session = Session(chromium_browser, demo_server, demo_server.agent("alice"), DESKTOP)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def test_the_assistant_note_in_the_thread_and_its_quick_actions(
+    alice_session: Session, api_inbound: Inbound
+) -> None:
+    conversation_id = api_inbound(f"assist-{uuid.uuid4().hex[:10]}", ANGRY, name="Angela Angry")
+    alice_session.open(conversation_id)
+    page = alice_session.page
+    note = page.locator('[data-testid="message"][data-sender="assistant"]')
+    expect(note).to_have_count(1)
+    expect(note.get_by_test_id("message-sender")).to_have_text("Assistant")
+    expect(note).to_contain_text("Private note")
+    expect(note.get_by_test_id("assistant-sentiment")).to_have_text("Frustrated")
+    expect(note.get_by_test_id("assistant-urgent")).to_be_visible()
+    expect(note.get_by_test_id("assistant-references")).to_have_text("Order #4411")
+    expect(note.get_by_test_id("assistant-tags")).to_contain_text("Order")
+
+    # "Add tag Order" tags the conversation (the details panel shows it) and shows it is done.
+    add_tag = note.locator('[data-action="add_tag"]', has_text="Order")
+    add_tag.click()
+    expect(add_tag).to_be_disabled()
+    expect(add_tag).to_contain_text("Tagged Order")
+    if not page.get_by_test_id("details").is_visible():
+        page.get_by_test_id("toggle-details").click()
+    expect(page.get_by_test_id("tag-editor")).to_contain_text("Order")
+
+    note.locator('[data-action="assign_to_me"]').click()
+    expect(page.get_by_test_id("assignee-select")).to_have_value(f"u:{alice_session.user_id}")
+    note.locator('[data-action="set_pending"]').click()
+    expect(page.get_by_test_id("thread")).to_have_attribute("data-status", "pending")
+
+    note.locator('[data-action="link_customer"]').click()
+    expect(page.get_by_test_id("link-customer-dialog")).to_be_visible()
