@@ -12,8 +12,9 @@ Definitions (all per conversation, in message order):
   running at the end of the range is *unanswered*.
 - An *episode* runs from the conversation's first message (or from an inbound message or a
   reopen after a resolve) to the resolve: its length is the resolution time.
-- *Active* conversations had a message, note, resolve or reopen in the range; the resolution
-  rate is the share of them that were resolved at the end of the range.
+- *Active* conversations had a message, an agent's note, a resolve or a reopen in the range;
+  the resolution rate is the share of them that were resolved at the end of the range.
+- Notes are agents' private notes: the assistant's notes are not counted anywhere.
 - With business hours, durations count only the seconds inside the account's business hours
   (`business_seconds`); an account without business hours configured is always open.
 
@@ -290,6 +291,8 @@ class MetricsBuilder:
         in_range = m.created_at >= self.since
         day = self._day(m.created_at) if in_range else None
         action = status_action(m)
+        if m.kind == "note" and m.sender_type != "user":
+            return  # the assistant's notes are the team's aid, not activity
         if in_range and (m.kind in ("inbound", "outbound", "note") or action):
             conv.active = True
         if m.kind == "inbound":
@@ -324,8 +327,7 @@ class MetricsBuilder:
         elif m.kind == "note":
             if in_range:
                 tally.notes += 1
-                if m.sender_type == "user":
-                    self._agent(m.sender_id).notes += 1
+                self._agent(m.sender_id).notes += 1
                 if day is not None:
                     day["notes"] += 1
         elif action == "resolved":

@@ -307,3 +307,12 @@ def test_other_system_lines_change_nothing(system_text: str) -> None:
     report = build(s)
     assert report["conversations"]["resolved"] == 0
     assert report["first_response"]["unanswered"] == 1
+
+
+def test_assistant_notes_are_not_agent_activity() -> None:
+    s = Script("c1").inbound(at(2026, 11, 20, 10, 0)).resolve(at(2026, 11, 20, 11, 0))
+    s._add(at(2026, 11, 24, 10, 0), "note", "assistant", "assistant", "")
+    report = build(s)
+    assert report["volumes"]["notes"] == 0
+    assert report["conversations"]["active"] == 0
+    assert report["agents"] == []

@@ -57,6 +57,7 @@ describe('dashboard ranges and query', () => {
 
   it('builds the API query with only the filters in use', () => {
     expect(metricsQuery({ since: 10, until: 20 })).toBe('/api/metrics?since=10&until=20');
+    expect(metricsQuery({ since: 10 })).toBe('/api/metrics?since=10');
     expect(metricsQuery({ since: 10, until: 20, accountId: 'acc 1', businessHours: true })).toBe(
       '/api/metrics?since=10&until=20&account_id=acc+1&business_hours=true',
     );

@@ -54,8 +54,9 @@ export function Dashboard({ s, onClose }) {
     let live = true;
     setLoading(true);
     setError('');
-    const { since, until } = rangeFor(preset);
-    api('GET', metricsQuery({ since, until, accountId, businessHours }), undefined, { timeoutMs: 30000 })
+    // The range ends at the server's "now": only its start comes from this browser's clock.
+    const { since } = rangeFor(preset);
+    api('GET', metricsQuery({ since, accountId, businessHours }), undefined, { timeoutMs: 30000 })
       .then((result) => live && setData(result))
       .catch((err) => live && setError(err.message || 'The figures could not be loaded.'))
       .finally(() => live && setLoading(false));
@@ -180,8 +181,8 @@ function DashboardBody({ data }) {
 }
 
 function VolumeChart({ days, timeZone }) {
-  const width = 640;
-  const height = 160;
+  const width = 960;
+  const height = 180;
   const layout = chartLayout(days, { width, height });
   const every = labelEvery(days.length);
   const total = days.reduce((n, d) => n + d.inbound + d.replies, 0);

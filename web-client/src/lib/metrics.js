@@ -21,9 +21,13 @@ export function rangeFor(preset, nowMs = Date.now()) {
   return { since: until - days * DAY, until };
 }
 
-/** The query string of GET /api/metrics. */
+/**
+ * The query string of GET /api/metrics. Without `until` the server ends the range at its own
+ * "now" (a browser clock a little behind would otherwise hide the newest messages).
+ */
 export function metricsQuery({ since, until, accountId = '', businessHours = false }) {
-  const params = new URLSearchParams({ since: String(since), until: String(until) });
+  const params = new URLSearchParams({ since: String(since) });
+  if (until !== undefined && until !== null) params.set('until', String(until));
   if (accountId) params.set('account_id', accountId);
   if (businessHours) params.set('business_hours', 'true');
   return `/api/metrics?${params.toString()}`;
