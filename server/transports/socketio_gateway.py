@@ -18,6 +18,7 @@ from server.domain.permissions import can_view
 from server.realtime.hub import Bus, account_room, conversation_room, user_room
 from server.realtime.presence import Viewer
 from server.transports.auth import token_from_environ
+from server.transports.eio_queue import LeanAsyncServer
 from server.transports.fanout import DirectManager
 from server.workspace import Workspace, expected_assignee
 
@@ -25,6 +26,10 @@ log = structlog.get_logger(__name__)
 
 Ack = dict[str, Any]
 Handler = Callable[[User, str, dict[str, Any]], Awaitable[Ack]]
+
+# What `token_from_environ` reads; a connect to another namespace on the same Engine.IO
+# connection authenticates again from the same environ.
+_AUTH_ENVIRON_KEYS = ("HTTP_COOKIE", "HTTP_AUTHORIZATION")
 
 
 class _OrjsonCodec:
@@ -40,7 +45,7 @@ class _OrjsonCodec:
 
 
 def create_server(**kwargs: Any) -> socketio.AsyncServer:
-    return socketio.AsyncServer(
+    return LeanAsyncServer(
         async_mode="aiohttp",
         client_manager=DirectManager(),
         json=_OrjsonCodec,
@@ -95,6 +100,7 @@ class SocketGateway:
     # ------------------------------------------------------------------ lifecycle
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = token_from_environ(environ, auth)
+        _slim_environ(environ)
         try:
             user = await self.workspace.authenticate(token)
         except DomainError as refusal:
@@ -244,6 +250,15 @@ class SocketGateway:
             user, _str(data, "conversation_id"), _str(data, "tag_id")
         )
         return {"conversation": conversation.to_dict()}
+
+
+def _slim_environ(environ: dict[str, Any]) -> None:
+    """python-socketio keeps each connection's environ until it disconnects: the request's
+    headers copied into ~25 keys and the aiohttp request itself (~1.5 KB per connection). Only
+    the credentials are read again; rebuilt rather than deleted from, as dicts never shrink."""
+    kept = {key: environ[key] for key in _AUTH_ENVIRON_KEYS if key in environ}
+    environ.clear()
+    environ.update(kept)
 
 
 def _error(code: str, message: str) -> Ack:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import socketio
 
 from server.transports import fanout
+from server.transports.eio_queue import LeanQueue
 from server.transports.fanout import DirectManager
 
 
 class FakeSocket:
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.queue = LeanQueue()  # what the server's Engine.IO creates
         self.closing = False
         self.closed = False
         self.aborted = False

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Where the server's memory goes: tracemalloc and live-object counts around a load phase.
+
+Runs the server (or the bare python-socketio baseline) in this process, so tracemalloc and
+`gc` see its heap, and drives it from the load generator's client processes:
+
+  rest        after start-up and the agents' setup
+  connected   --connections idle Socket.IO connections open
+  burst       --conversations new conversations posted through the API channel
+  passivated  every conversation actor passivated (`ActorSystem.passivate`, the same stop path
+              as the idle timeout, without waiting 120 s)
+
+At each point it collects garbage, trims the heap (as the server's memory-trim timer does) and
+prints RSS, tracemalloc's total, the allocation sites that grew most since the previous point
+(grouped by --frames frames of traceback) and the object types whose count grew most.
+
+  .venv/bin/python load-tests/memprobe.py --connections 2000
+  .venv/bin/python load-tests/memprobe.py --connections 10 --conversations 5000
+  .venv/bin/python load-tests/memprobe.py --baseline --connections 2000
+
+tracemalloc slows allocation down several times and adds its own memory: RSS figures from a
+probe run are not comparable with run.py's; --no-trace leaves it off (RSS and counts only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import ctypes
+import gc
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE / "baselines")]
+
+import psutil  # noqa: E402
+from aiohttp import web  # noqa: E402
+from loadgen.pool import WorkerPool  # noqa: E402
+from loadgen.sender import Sender  # noqa: E402
+from loadgen.target import Target, free_port, prepare_agents, read_credentials  # noqa: E402
+
+
+def _trim() -> None:
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _types() -> collections.Counter[str]:
+    return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+
+
+class Probe:
+    def __init__(self, frames: int, top: int, trace: bool) -> None:
+        self.frames = frames
+        self.top = top
+        self.trace = trace
+        self.process = psutil.Process()
+        self.previous: tuple[str, float, Any, collections.Counter[str]] | None = None
+
+    def point(self, label: str, per: int = 0) -> None:
+        _trim()
+        rss = self.process.memory_info().rss / 1048576
+        snapshot = tracemalloc.take_snapshot() if self.trace else None
+        traced = tracemalloc.get_traced_memory()[0] / 1048576 if self.trace else 0.0
+        types = _types()
+        print(f"\n=== {label}: RSS {rss:.1f} MB, traced {traced:.1f} MB", flush=True)
+        if self.previous is not None:
+            name, old_rss, old_snapshot, old_types = self.previous
+            grown = rss - old_rss
+            line = f"    RSS {grown:+.1f} MB since {name}"
+            if per:
+                line += f" = {grown * 1024 / per:.2f} KB per unit ({per})"
+            print(line)
+            if snapshot is not None and old_snapshot is not None:
+                stats = snapshot.compare_to(old_snapshot, "traceback")
+                total = sum(s.size_diff for s in stats)
+                print(
+                    f"    traced {total / 1048576:+.2f} MB"
+                    + (f" = {total / 1024 / per:.2f} KB per unit" if per else "")
+                )
+                for stat in stats[: self.top]:
+                    if abs(stat.size_diff) < 1024:
+                        continue
+                    where = " <- ".join(
+                        f"{Path(f.filename).name}:{f.lineno}"
+                        for f in list(reversed(stat.traceback))[: self.frames]
+                    )
+                    each = f" ({stat.size_diff / per:.0f} B/unit)" if per else ""
+                    size = f"{stat.size_diff / 1024:+10.1f} KiB {stat.count_diff:+8d}"
+                    print(f"    {size}{each}  {where}")
+            changes = [(t, n - old_types.get(t, 0)) for t, n in types.items()]
+            changes += [(t, -n) for t, n in old_types.items() if t not in types]
+            changes.sort(key=lambda c: -abs(c[1]))
+            print("    objects: " + ", ".join(f"{t} {d:+d}" for t, d in changes[:20] if d))
+        self.previous = (label, rss, snapshot, types)
+
+
+async def _serve_server(port: int, data_dir: Path) -> tuple[web.AppRunner, Any]:
+    from server import config, logs
+    from server.app import SERVER_KEY, build_app
+
+    settings = config.parse(
+        ["--demo", "--no-simulator", "--data-dir", str(data_dir), "--port", str(port)]
+    )
+    logs.configure(settings.log_format, "warning")
+    app = build_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, app[SERVER_KEY]
+
+
+async def _serve_baseline(port: int) -> web.AppRunner:
+    import bare_socketio
+
+    runner = web.AppRunner(bare_socketio.build(1000), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def main(opts: argparse.Namespace) -> None:
+    if opts.trace:
+        tracemalloc.start(max(opts.frames, 1) + 6)
+    probe = Probe(opts.frames, opts.top, opts.trace)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    workdir = Path(tempfile.mkdtemp(prefix="conv-memprobe-"))
+    server: Any = None
+    if opts.baseline:
+        runner = await _serve_baseline(port)
+        target = Target(name="python-baseline", kind="baseline", url=url, pid=os.getpid())
+    else:
+        runner, server = await _serve_server(port, workdir / "data")
+        target = Target(name="server", kind="server", url=url, pid=os.getpid())
+        credentials_path = workdir / "data" / "demo-credentials.json"
+        for _ in range(300):
+            if credentials_path.exists():
+                break
+            await asyncio.sleep(0.1)
+        credentials = read_credentials(credentials_path)
+        target.account_id = credentials["api_channel"]["account_id"]
+        target.channel_token = credentials["api_channel"]["token"]
+        await prepare_agents(target, credentials, min(opts.connections or 1, 50))
+    pool: WorkerPool | None = None
+    try:
+        await asyncio.sleep(1.0)
+        probe.point("rest")
+        if opts.connections:
+            tokens = target.tokens or ["baseline"]
+            procs = max(1, min(opts.procs, opts.connections))
+            configs = [
+                {
+                    "index": i,
+                    "url": url,
+                    "tokens": [tokens[k % len(tokens)] for k in range(i, opts.connections, procs)],
+                    "prefix": "memprobe",
+                    "connect_concurrency": 25,
+                    "max_lifetime": 3600,
+                    "priority": 0,
+                }
+                for i in range(procs)
+            ]
+            pool = WorkerPool(configs)
+            answers = await pool.ask_all({"cmd": "connect"}, timeout=900)
+            connected = sum(a["connected"] for a in answers)
+            await asyncio.sleep(2.0)
+            probe.point("connected", connected)
+        if opts.conversations and server is not None:
+            async with Sender(
+                url, target.account_id, target.channel_token, "memprobe", opts.conversations
+            ) as sender:
+                await sender.run(opts.rate, opts.conversations / opts.rate, "conv", block=True)
+            await asyncio.sleep(2.0)
+            active = server.conversations.active_count()
+            probe.point(f"burst ({active} active)", len(sender.accepted))
+            keys = list(server.conversations._cells)
+            started = time.monotonic()
+            for chunk in range(0, len(keys), 500):
+                await asyncio.gather(
+                    *(server.conversations.passivate(k) for k in keys[chunk : chunk + 500])
+                )
+            await asyncio.sleep(1.0)
+            print(f"\n(passivated {len(keys)} in {time.monotonic() - started:.1f} s)")
+            probe.point(
+                f"passivated ({server.conversations.active_count()} active)", len(sender.accepted)
+            )
+            if opts.after_trim_timer:
+                await asyncio.sleep(35.0)
+                probe.point("after the memory-trim timer")
+    finally:
+        if pool is not None:
+            await pool.close()
+        await runner.cleanup()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--connections", type=int, default=2000)
+    parser.add_argument("--conversations", type=int, default=0)
+    parser.add_argument("--rate", type=float, default=250.0)
+    parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=6, help="traceback depth per site")
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--baseline", action="store_true", help="the bare python-socketio server")
+    parser.add_argument("--no-trace", dest="trace", action="store_false")
+    parser.add_argument("--after-trim-timer", action="store_true")
+    options = parser.parse_args()
+    import uvloop
+
+    uvloop.run(main(options))
