@@ -136,6 +136,12 @@ class ActorSpec:
 
 _DEFAULT_SPEC = ActorSpec()
 
+# A dict or set keeps the table of its largest size until enough inserts rebuild it. After a
+# wave of activations passivates, the registries are rebuilt once they hold less than a quarter
+# of their peak (and the peak was big enough for the table to matter).
+_SHRINK_FROM = 1024
+_SHRINK_BELOW = 0.25
+
 
 @dataclass(frozen=True)
 class ActorRef:
@@ -187,6 +193,10 @@ class _Cell:
     passivation_waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
 
+def _shrinkable(size: int, peak: int) -> bool:
+    return peak >= _SHRINK_FROM and size < peak * _SHRINK_BELOW
+
+
 def _resolve(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
@@ -213,6 +223,8 @@ class ActorSystem:
         self._on_escalate = on_escalate
         self._cells: dict[str, _Cell] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._cells_peak = 0
+        self._tasks_peak = 0
         self._failed: dict[str, tuple[float, BaseException]] = {}
         self._closing = False
 
@@ -322,15 +334,20 @@ class ActorSystem:
     def _spawn(self, key: str) -> _Cell:
         cell = _Cell(key, Mailbox(self._spec.mailbox_size))
         self._cells[key] = cell
+        self._cells_peak = max(self._cells_peak, len(self._cells))
         task = asyncio.get_running_loop().create_task(
             self._supervise(cell), name=f"actor:{self.name}:{key}"
         )
         self._tasks.add(task)
+        self._tasks_peak = max(self._tasks_peak, len(self._tasks))
         task.add_done_callback(self._task_done)
         return cell
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        if _shrinkable(len(self._tasks), self._tasks_peak):
+            self._tasks = set(self._tasks)
+            self._tasks_peak = len(self._tasks)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("actor_system.runner_failed", system=self.name, exc_info=exc)
 
@@ -454,6 +471,9 @@ class ActorSystem:
         """Unregister the cell and fail whatever was still addressed to it. Idempotent."""
         if self._cells.get(cell.key) is cell:
             del self._cells[cell.key]
+            if _shrinkable(len(self._cells), self._cells_peak):
+                self._cells = dict(self._cells)
+                self._cells_peak = len(self._cells)
         self._close_mailbox(cell, error)
         self._release_passivation_waiters(cell)
 

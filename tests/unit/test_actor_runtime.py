@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -398,6 +399,26 @@ async def test_explicit_passivate_drains_then_stops(
     assert not system.is_active("a")
     assert world.events == [("handled", "a", "x"), ("stop", "a", "passivated")]
     assert world.store["a"] == ["x"]
+
+
+async def test_registries_are_rebuilt_small_after_a_passivation_wave(
+    make_system: SystemFactory, world: World
+) -> None:
+    system = make_system()
+    keys = [f"k{n}" for n in range(2000)]
+    for key in keys:
+        await system.tell(key, "x")
+    cells, tasks = system._cells, system._tasks
+    peak_size = sys.getsizeof(cells), sys.getsizeof(tasks)
+    await asyncio.gather(*(system.passivate(key) for key in keys[:1900]))
+    await settle()
+    assert system.active_count() == 100
+    assert system._cells is not cells and system._tasks is not tasks
+    assert sys.getsizeof(system._cells) < peak_size[0] / 2
+    assert sys.getsizeof(system._tasks) < peak_size[1] / 2
+    assert set(system._cells) == set(keys[1900:])
+    assert await system.ask("k1", "state") == (2, ["x"])  # reactivates from what it flushed
+    assert await system.ask("k1999", "state") == (1, ["x"])
 
 
 # -- 6. graceful shutdown --------------------------------------------------------------------
