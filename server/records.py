@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -311,10 +312,15 @@ class Records:
             if not isinstance(password, str):
                 raise Invalid("password must be a string")
             user.password_hash = await _hash(password)
+            user.sessions_valid_from = time.time()  # a reset logs the user out everywhere
         await self._save_user(user)
         return user
 
-    async def update_me(self, me: User, data: dict[str, Any]) -> User:
+    async def update_me(
+        self, me: User, data: dict[str, Any], current_token: str | None = None
+    ) -> User:
+        """Own profile. A new password ends every other session of the user; the one of
+        `current_token` stays logged in."""
         unknown = set(data) - {"name", "time_zone", "send_key", "password", "current_password"}
         if unknown:
             raise Invalid(f"You cannot change {', '.join(sorted(unknown))} here")
@@ -333,6 +339,9 @@ class Records:
             ):
                 raise Invalid("The current password is wrong")
             user.password_hash = await _hash(password)
+            user.sessions_valid_from = time.time()
+            if current_token:
+                await self.workspace.renew_session(current_token, user.sessions_valid_from)
         await self._save_user(user)
         return user
 

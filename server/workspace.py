@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -68,6 +68,7 @@ from server.transports.base import Inbound
 log = structlog.get_logger(__name__)
 
 SESSION_TTL = 14 * 24 * 3600.0
+SESSION_CACHE_SECONDS = 15.0
 RESUME_LIMIT = 5000  # more missed events than this: a resync is cheaper than a replay
 ASK_TIMEOUT = 10.0
 IDEMPOTENCY_CACHE = 10_000
@@ -114,7 +115,8 @@ class Workspace:
         self.attachments = attachments
         self._accounts: dict[str, ChannelAccount] = {}
         self._users: dict[str, User] = {}
-        self._sessions: OrderedDict[str, tuple[User, float]] = OrderedDict()
+        # token hash -> (user id, session created at, cached until)
+        self._sessions: OrderedDict[str, tuple[str, float, float]] = OrderedDict()
         self._idempotent: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._assignment_locks: dict[str, asyncio.Lock] = {}
         # Serializes assignment-rule runs per account so two new conversations do not both
@@ -122,6 +124,8 @@ class Workspace:
         self.assignment_lock: Callable[[str], AbstractAsyncContextManager[Any]] = (
             lambda account_id: self._assignment_locks.setdefault(account_id, asyncio.Lock())
         )
+        # Called when a user's sessions were revoked (open sockets of old sessions close).
+        self.revocation_listeners: list[Callable[[User], None]] = []
         # Called after an account's record changed (rooms follow its authorized users).
         self.account_listeners: list[Callable[[ChannelAccount], Awaitable[None]]] = []
         # Called (synchronously, must not block) once an inbound message is durable, also for
@@ -151,22 +155,60 @@ class Workspace:
         self._sessions.pop(digest, None)
         await self.store.delete_session(digest)
 
+    async def revoke_sessions(self, user_id: str) -> User:
+        """End every session of a user: here at once, on other nodes when their user cache
+        refreshes; open sockets of those sessions are closed (revocation_listeners)."""
+        user = replace(await self.user(user_id), sessions_valid_from=time.time())
+        await self.store.put(user)
+        self.remember_user(user)
+        log.info("auth.sessions_revoked", user_id=user_id)
+        return user
+
+    async def renew_session(self, token: str, at: float) -> None:
+        """Keep this session alive past a revocation made at `at` (the user's own password
+        change keeps the tab that made it logged in)."""
+        session = await self.store.session(token_hash(token))
+        if session is not None:
+            await self.store.save_session(replace(session, created_at=at))
+            self._sessions.pop(session.token_hash, None)
+
     async def authenticate(self, token: str | None) -> User:
+        """The user of a live session (see `authenticate_session`)."""
+        user, _ = await self.authenticate_session(token)
+        return user
+
+    async def authenticate_session(self, token: str | None) -> tuple[User, float]:
+        """The user of a live session and when the session was created. A session is
+        re-read from the store at most SESSION_CACHE_SECONDS after the last read, so a logout
+        elsewhere bites within that; a revocation (password change) bites as soon as the user
+        record is refreshed (at once on this node, within seconds on the others)."""
         if not token:
             raise Unauthenticated("Log in first")
         digest = token_hash(token)
         cached = self._sessions.get(digest)
         now = time.time()
-        if cached is not None and cached[1] > now:
-            return self._users.get(cached[0].id, cached[0])
-        session = await self.store.session(digest)
-        if session is None or session.expires_at < now:
-            raise Unauthenticated("Your session has expired: log in again")
-        user = await self.user(session.user_id)
-        self._sessions[digest] = (user, min(session.expires_at, now + 60))
-        if len(self._sessions) > 10_000:
-            self._sessions.popitem(last=False)
-        return user
+        if cached is not None and cached[2] > now:
+            user_id, created_at, _ = cached
+        else:
+            session = await self.store.session(digest)
+            if session is None or session.expires_at < now:
+                self._sessions.pop(digest, None)
+                raise Unauthenticated("Your session has expired: log in again")
+            user_id, created_at = session.user_id, session.created_at
+            until = min(session.expires_at, now + SESSION_CACHE_SECONDS)
+            self._sessions[digest] = (user_id, created_at, until)
+            if len(self._sessions) > 10_000:
+                self._sessions.popitem(last=False)
+        user = await self.user(user_id)
+        if created_at < user.sessions_valid_from:
+            self._sessions.pop(digest, None)
+            raise Unauthenticated("Your session was ended (password changed): log in again")
+        return user, created_at
+
+    def session_valid(self, user_id: str, created_at: float) -> bool:
+        """Whether a session of `user_id` created at `created_at` is still honoured."""
+        user = self._users.get(user_id)
+        return user is not None and created_at >= user.sessions_valid_from
 
     # ------------------------------------------------------------------ cached records
     async def user(self, user_id: str) -> User:
@@ -186,10 +228,11 @@ class Workspace:
         return sorted(self._users.values(), key=lambda u: u.name.lower())
 
     def remember_user(self, user: User) -> None:
+        previous = self._users.get(user.id)
         self._users[user.id] = user
-        for digest, (cached, expiry) in list(self._sessions.items()):
-            if cached.id == user.id:
-                self._sessions[digest] = (user, expiry)
+        if previous is not None and previous.sessions_valid_from != user.sessions_valid_from:
+            for listener in self.revocation_listeners:
+                listener(user)
 
     def account(self, account_id: str) -> ChannelAccount:
         account = self._accounts.get(account_id)

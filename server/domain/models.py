@@ -137,11 +137,14 @@ class User(Record):
     send_key: SendKey = SendKey.ENTER
     can_manage_groups: bool = False
     created_at: float = field(default_factory=now)
+    # Sessions created before this instant are revoked (password change, "log out everywhere").
+    sessions_valid_from: float = 0.0
 
     def public(self) -> dict[str, Any]:
         """What other users and the web client may see: never the password hash."""
         data = self.to_dict()
         del data["password_hash"]
+        del data["sessions_valid_from"]
         return data
 
 

@@ -95,10 +95,15 @@ async def create_token(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """End this session (cookie or bearer token) and clear the cookie."""
+    """End this session (cookie or bearer token) and clear the cookie; with
+    `?everywhere=true`, end every session of the user on every device."""
     token = request_token(request)
-    if token:
-        await context(request).workspace.logout(token)
+    workspace = context(request).workspace
+    if request.query.get("everywhere") in ("1", "true"):
+        user = await current_user(request)
+        await workspace.revoke_sessions(user.id)
+    elif token:
+        await workspace.logout(token)
     response = json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -120,5 +125,5 @@ async def patch_me(request: web.Request) -> web.Response:
     """Change own name, time zone, send key or password (needs current_password)."""
     user = await current_user(request)
     data = await json_body(request)
-    updated = await context(request).records.update_me(user, data)
+    updated = await context(request).records.update_me(user, data, request_token(request))
     return json_response({"user": updated.public()})

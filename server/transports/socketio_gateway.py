@@ -5,6 +5,7 @@ and turns commands (with acks) into workspace calls.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -61,6 +62,8 @@ class SocketGateway:
         self.workspace = workspace
         self.hub = hub
         self._users: dict[str, User] = {}
+        self._session_started: dict[str, float] = {}  # sid -> its login's creation time
+        self._closing: set[asyncio.Future[None]] = set()
         sio.on("connect", self._connect)
         sio.on("disconnect", self._disconnect)
         commands: dict[str, Handler] = {
@@ -79,6 +82,7 @@ class SocketGateway:
             sio.on(name, self._command(name, handler))
         hub.attach(self)
         workspace.account_listeners.append(self.refresh_rooms_for_account)
+        workspace.revocation_listeners.append(self._sessions_revoked)
 
     async def emit(self, event: str, data: Any, room: str, skip_sid: str | None = None) -> None:
         await self.sio.emit(event, data, room=room, skip_sid=skip_sid)
@@ -102,13 +106,14 @@ class SocketGateway:
         token = token_from_environ(environ, auth)
         _slim_environ(environ)
         try:
-            user = await self.workspace.authenticate(token)
+            user, started = await self.workspace.authenticate_session(token)
         except DomainError as refusal:
             log.info("socket.refused", code=refusal.code)
             raise socketio.exceptions.ConnectionRefusedError(
                 {"code": refusal.code, "message": refusal.message}
             ) from None
         self._users[sid] = user
+        self._session_started[sid] = started
         await self.sio.enter_room(sid, user_room(user.id))
         for account_id in self.workspace.visible_account_ids(user):
             await self.sio.enter_room(sid, account_room(account_id))
@@ -116,7 +121,20 @@ class SocketGateway:
             self._presence(user.id, "online")
         log.info("socket.connected", user_id=user.id, sid=sid)
 
+    def _sessions_revoked(self, user: User) -> None:
+        """A user's sessions were revoked: close the sockets opened with those sessions."""
+        for sid, connected in list(self._users.items()):
+            if connected.id == user.id and not self._session_current(sid, user.id):
+                log.info("socket.session_revoked", user_id=user.id, sid=sid)
+                task = asyncio.ensure_future(self.sio.disconnect(sid))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+
+    def _session_current(self, sid: str, user_id: str) -> bool:
+        return self.workspace.session_valid(user_id, self._session_started.get(sid, 0.0))
+
     async def _disconnect(self, sid: str, *args: Any) -> None:
+        self._session_started.pop(sid, None)
         user = self._users.pop(sid, None)
         if user is None:
             return
@@ -147,7 +165,7 @@ class SocketGateway:
     def _command(self, name: str, handler: Handler) -> Callable[..., Awaitable[Ack]]:
         async def run(sid: str, data: Any = None) -> Ack:
             user = self._users.get(sid)
-            if user is None:
+            if user is None or not self._session_current(sid, user.id):
                 return _error("unauthenticated", "Connect again")
             user = self.workspace.known_user(user)
             if data is None:
