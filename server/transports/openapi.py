@@ -180,6 +180,7 @@ QUERIES: dict[tuple[str, str], list[str]] = {
     ("GET", "/api/templates"): ["q", "account_id"],
     ("GET", "/api/search"): ["q", "limit"],
     ("GET", "/api/metrics"): ["since", "until", "account_id", "business_hours"],
+    ("POST", "/api/logout"): ["everywhere"],
 }
 
 ERROR = _obj(["error"], error=_obj(["code", "message"], code=STR, message=STR))
