@@ -108,7 +108,8 @@ class _Change:
         self._event("message.created", {"message": message.to_dict(), "conversation": None})
         return message
 
-    def system_line(self, text: str) -> None:
+    def system_line(self, text: str, data: dict[str, Any] | None = None) -> None:
+        """A line in the thread; `data` says what happened for code (metrics) to read."""
         self.add_message(
             Message(
                 id=new_id("msg"),
@@ -117,6 +118,7 @@ class _Change:
                 kind=MessageKind.SYSTEM,
                 sender=SYSTEM,
                 text=text,
+                data=data or {},
             )
         )
 
@@ -414,7 +416,7 @@ def _set_status(change: _Change, by: User, account: Any, status: str) -> None:
     conv.last_activity_at = change.now
     change.touch("status", "snooze_until")
     verb = {"resolved": "resolved", "pending": "marked as pending", "open": "reopened"}[status]
-    change.system_line(f"{by.name} {verb} the conversation")
+    change.system_line(f"{by.name} {verb} the conversation", {"status": status, "by": by.id})
 
 
 def _report_delivery(change: _Change, command: c.ReportDelivery, message: Message | None) -> None:

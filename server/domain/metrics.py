@@ -3,7 +3,8 @@
 The dashboard's figures are derived from the messages themselves, because they are the durable
 record of what happened (the event log is trimmed): inbound customer messages, agent replies,
 private notes, and the system lines the conversation writes when someone resolves or reopens it
-("Alice resolved the conversation", "Alice reopened the conversation").
+(their `data` holds the new status and the user's id; lines stored before that are read by their
+text, "Alice resolved the conversation").
 
 Definitions (all per conversation, in message order):
 - A *wait* starts with an inbound message while no wait is running, and ends with the next
@@ -55,6 +56,8 @@ class MessageFact:
     sender_type: str = ""  # "contact" | "user" | "system"
     sender_id: str = ""
     text: str = ""
+    status: str = ""  # a status line's new status ("resolved" | "pending" | "open")
+    actor_id: str = ""  # the user who changed the status
 
     def key(self) -> tuple[str, float, str, int]:
         """The store's reading order (and paging key): account, time, conversation, seq."""
@@ -160,6 +163,9 @@ def status_action(fact: MessageFact) -> str | None:
     """ "resolved" / "reopened" for the system lines a status change writes, else None."""
     if fact.kind != "system" or fact.sender_type not in ("system", ""):
         return None
+    if fact.status:
+        return {"resolved": "resolved", "open": "reopened"}.get(fact.status)
+    # Lines stored before status lines carried `data`: read the text.
     if fact.text.endswith(RESOLVED_SUFFIX):
         return "resolved"
     if fact.text.endswith(REOPENED_SUFFIX):
@@ -336,7 +342,7 @@ class MetricsBuilder:
                 if conv.episode_start is not None:
                     took = self.duration(m.account_id, conv.episode_start, m.created_at)
                     tally.resolution_times.append(took)
-                user_id = self.user_by_name.get(actor_name(m))
+                user_id = m.actor_id or self.user_by_name.get(actor_name(m))
                 if user_id is not None:
                     self._agent(user_id).resolved.add(m.conversation_id)
             conv.waiting_since = None

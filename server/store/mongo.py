@@ -912,11 +912,14 @@ class MongoStore(Store):
             "kind": 1,
             "sender": 1,
             "text": 1,
+            "data.status": 1,
+            "data.by": 1,
         }
         docs = await self._find("messages", query, sort, limit, projection)
         out: list[MessageFact] = []
         for d in docs:
             sender = d.get("sender") or {}
+            data = d.get("data") or {}
             kind = str(d.get("kind") or "")
             out.append(
                 MessageFact(
@@ -928,6 +931,8 @@ class MongoStore(Store):
                     sender_type=str(sender.get("type") or ""),
                     sender_id=str(sender.get("id") or ""),
                     text=str(d.get("text") or "") if kind == "system" else "",
+                    status=str(data.get("status") or "") if kind == "system" else "",
+                    actor_id=str(data.get("by") or "") if kind == "system" else "",
                 )
             )
         return out

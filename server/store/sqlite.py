@@ -444,7 +444,8 @@ class SqliteStore(Store):
             "SELECT conversation_id, account_id, seq, created_at,"
             " json_extract(body, '$.kind'), json_extract(body, '$.sender.type'),"
             " json_extract(body, '$.sender.id'),"
-            " CASE WHEN json_extract(body, '$.kind') = 'system' THEN text ELSE '' END"
+            " CASE WHEN json_extract(body, '$.kind') = 'system' THEN text ELSE '' END,"
+            " json_extract(body, '$.data.status'), json_extract(body, '$.data.by')"
             f" FROM messages WHERE account_id IN ({_marks(len(account_ids))})"
             " AND created_at >= ? AND created_at < ?"
         )
@@ -465,6 +466,8 @@ class SqliteStore(Store):
                 sender_type=str(r[5] or ""),
                 sender_id=str(r[6] or ""),
                 text=str(r[7] or ""),
+                status=str(r[8] or "") if r[4] == "system" else "",
+                actor_id=str(r[9] or "") if r[4] == "system" else "",
             )
             for r in rows
         ]

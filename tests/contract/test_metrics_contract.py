@@ -39,7 +39,9 @@ def conversation(cid: str, account: str, created_at: float) -> Conversation:
 def message(
     c: Conversation, seq: int, at: float, kind: MessageKind, sender: Sender, text: str
 ) -> Message:
+    data = {"status": "resolved", "by": "usr_alice"} if "resolved the" in text else {}
     return Message(
+        data=data,
         id=f"{c.id}_m{seq}",
         conversation_id=c.id,
         account_id=c.account_id,
@@ -98,6 +100,10 @@ def summary(facts: list[MessageFact]) -> list[tuple[Any, ...]]:
     return [(f.conversation_id, f.seq, f.kind, f.sender_type, f.sender_id, f.text) for f in facts]
 
 
+def status_lines(facts: list[MessageFact]) -> list[tuple[str, str, str]]:
+    return [(f.conversation_id, f.status, f.actor_id) for f in facts if f.status or f.actor_id]
+
+
 EXPECTED = [
     ("cnv_1", 2, "inbound", "contact", "ct1", ""),
     ("cnv_1", 3, "note", "user", "usr_alice", ""),
@@ -113,6 +119,8 @@ async def test_metric_messages_reads_one_range_of_the_asked_accounts_in_order(st
     facts = await store.metric_messages(["acc1", "acc2"], T0, T0 + 100)
     # Only the system line's text is read: customer text is not needed for figures.
     assert summary(facts) == EXPECTED
+    # A status line says what changed and who did it, whatever its text.
+    assert status_lines(facts) == [("cnv_1", "resolved", "usr_alice")]
     assert [f.created_at for f in facts] == [T0 + 10, T0 + 20, T0 + 25, T0 + 30, T0 + 30, T0 + 5]
     assert await store.metric_messages([], T0, T0 + 100) == []
     assert await store.metric_messages(["acc1"], T0 + 100, T0) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -129,6 +130,12 @@ class Script:
 
     def reopen(self, when: float, name: str = "Alice") -> Script:
         return self._add(when, "system", "system", "", f"{name} reopened the conversation")
+
+    def status_line(self, when: float, status: str, user_id: str, text: str) -> Script:
+        """A status line as the domain writes it now: status and user in `data`."""
+        self._add(when, "system", "system", "", text)
+        self.facts[-1] = dataclasses.replace(self.facts[-1], status=status, actor_id=user_id)
+        return self
 
     def assign(self, when: float) -> Script:
         return self._add(when, "system", "system", "", "Alice self-assigned this conversation")
@@ -316,3 +323,17 @@ def test_assistant_notes_are_not_agent_activity() -> None:
     assert report["volumes"]["notes"] == 0
     assert report["conversations"]["active"] == 0
     assert report["agents"] == []
+
+
+def test_resolves_are_credited_by_user_id_whatever_the_line_says() -> None:
+    # Bob was renamed after resolving, and the line's wording is not what the code reads.
+    a = Script("c1").inbound(at(2026, 11, 24, 10, 0)).reply(at(2026, 11, 24, 10, 5), "usr_bob")
+    a.status_line(at(2026, 11, 24, 10, 6), "resolved", "usr_bob", "Robert a résolu")
+    b = Script("c2").inbound(at(2026, 11, 24, 12, 0))
+    b.status_line(at(2026, 11, 24, 12, 1), "resolved", "usr_alice", "Alice resolved it")
+    b.status_line(at(2026, 11, 24, 12, 2), "open", "usr_alice", "Alice a rouvert")
+    report = build(a, b)
+    assert report["conversations"]["resolved"] == 2
+    assert report["conversations"]["resolution_rate"] == 0.5  # c2 was reopened
+    agents = {r["name"]: r for r in report["agents"]}
+    assert agents["Bob"]["resolved"] == 1 and agents["Alice"]["resolved"] == 1
