@@ -90,7 +90,7 @@ def _shows(page: Any, figures: dict[str, Any]) -> None:
 
 
 def test_dashboard_shows_the_figures_and_follows_new_messages(
-    admin_page: Any, api_inbound: Inbound, demo_server: ServerProcess, tmp_path: Path
+    admin_page: Any, api_inbound: Inbound, demo_server: ServerProcess, screenshots: Path
 ) -> None:
     page = admin_page
     customer = f"dash-{uuid.uuid4().hex[:8]}"
@@ -108,7 +108,7 @@ def test_dashboard_shows_the_figures_and_follows_new_messages(
     expect(admin_row.first).to_be_visible()
     mine = [a for a in figures["agents"] if a["replies"] >= 1 and a["resolved"] >= 1]
     assert mine, figures["agents"]
-    page.screenshot(path=str(tmp_path / "dashboard.png"))
+    page.screenshot(path=str(screenshots / "dashboard.png"))
 
     # A new customer message: Refresh shows one more inbound message and one more waiting.
     api_inbound(f"dash-{uuid.uuid4().hex[:8]}", "Hello?", name="Eve Dash")
