@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.domain import commands as c
-from server.domain import delivery, permissions
+from server.domain import delivery, permissions, whatsapp_window
 from server.domain.business_hours import auto_reply_text
 from server.domain.errors import Conflict, Invalid, NotFound
 from server.domain.html import html_to_text
@@ -181,7 +182,9 @@ def decide(
             conv.snooze_until = command.until
             conv.last_activity_at = now
             change.system_line(
-                f"{command.by.name} snoozed the conversation until {_when(command.until)}"
+                f"{command.by.name} snoozed the conversation until"
+                f" {_when(command.until, command.by.time_zone)}",
+                {"snooze_until": command.until, "by": command.by.id},
             )
             change.touch("status", "snooze_until")
         case c.Wake():
@@ -264,6 +267,8 @@ def _append_inbound(
         conv.snooze_until = None
         change.touch("status")
     conv.last_inbound_at = command.received_at or change.now
+    if conv.channel == ChannelKind.WHATSAPP:
+        conv.window_expires_at = whatsapp_window.expires_at(conv.last_inbound_at)
     text = command.text or (html_to_text(command.html) if command.html else "")
     change.add_message(
         Message(
@@ -319,6 +324,8 @@ def _post(change: _Change, command: c.PostMessage) -> None:
         kind, status = MessageKind.NOTE, None
     else:
         kind, status = MessageKind.OUTBOUND, DeliveryStatus.QUEUED
+        if conv.channel == ChannelKind.WHATSAPP:
+            whatsapp_window.check_send(conv.last_inbound_at, change.now, command.template)
     message = change.add_message(
         Message(
             id=new_id("msg"),
@@ -331,6 +338,7 @@ def _post(change: _Change, command: c.PostMessage) -> None:
             attachments=list(command.attachments),
             client_key=command.client_key,
             status=status,
+            data=dict(command.data),
         )
     )
     if kind == MessageKind.OUTBOUND:
@@ -442,5 +450,11 @@ def _report_delivery(change: _Change, command: c.ReportDelivery, message: Messag
     )
 
 
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _when(ts: float, time_zone: str = "UTC") -> str:
+    """An instant as the snoozer reads it: their zone, named (the web client re-renders it in
+    each viewer's zone from the line's data)."""
+    try:
+        zone: tzinfo = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return datetime.fromtimestamp(ts, zone).strftime("%a %d %b %Y %H:%M %Z")

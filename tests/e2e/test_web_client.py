@@ -377,6 +377,10 @@ def test_actions_notes_tags_snooze_attachments_and_new_conversation(
     page.get_by_test_id("snooze-button").click()
     page.get_by_test_id("snooze-1h").click()
     expect(page.get_by_test_id("thread")).to_have_attribute("data-status", "snoozed")
+    # The line names the end in the viewer's own zone, formatted by the browser.
+    snooze_line = page.locator(".msg-system-text").filter(has_text="snoozed the conversation")
+    expect(snooze_line.last).to_be_visible()
+    expect(snooze_line.last).not_to_have_text(re.compile(r"\d{2}:\d{2} [A-Z]{3,4}$"))
     page.get_by_test_id("reopen-button").first.click()
     expect(page.get_by_test_id("thread")).to_have_attribute("data-status", "open")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
 import pytest
 
 from server.domain import commands as c
@@ -125,6 +128,20 @@ def test_snooze_then_wake_resurfaces_and_notifies_the_assignee() -> None:
     assert woken.conversation.status == ConversationStatus.OPEN
     assert woken.conversation.snooze_until is None
     assert [n.user_id for n in woken.notifications] == ["u_alice"]
+
+
+def test_a_snooze_line_names_the_end_in_the_snoozers_zone_and_carries_the_instant() -> None:
+    madrid = dataclasses.replace(ALICE, time_zone="Europe/Madrid")
+    until = datetime(2026, 11, 27, 8, 0, tzinfo=UTC).timestamp()  # 09:00 in Madrid
+    state = apply(opened(), c.Snooze(by=madrid, account=ACCOUNT, until=until), at=until - 7200)
+    line = state.new_messages[0]
+    assert line.text == "Alice snoozed the conversation until Fri 27 Nov 2026 09:00 CET"
+    assert line.data == {"snooze_until": until, "by": "u_alice"}
+
+
+def test_a_status_line_says_what_changed_and_who_did_it() -> None:
+    state = apply(opened(), c.SetStatus(by=ALICE, account=ACCOUNT, status="resolved"))
+    assert state.new_messages[0].data == {"status": "resolved", "by": "u_alice"}
 
 
 def test_snoozing_into_the_past_is_refused() -> None:

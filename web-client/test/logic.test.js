@@ -16,6 +16,7 @@ import {
   templateQuery,
   thenApplies,
   typingUpdate,
+  systemLineText,
 } from '../src/lib/logic.js';
 
 const conv = (id, at, extra = {}) => ({
@@ -223,5 +224,25 @@ describe('email frame', () => {
     const doc = emailSrcdoc('<p>hi</p>');
     expect(doc).toContain("default-src 'none'; img-src data: https: cid:; style-src 'unsafe-inline'");
     expect(doc).toContain('<p>hi</p>');
+  });
+});
+
+describe('systemLineText', () => {
+  const until = Date.UTC(2026, 10, 27, 8, 0) / 1000; // 08:00 UTC
+  const line = { text: 'Ana snoozed the conversation until Fri 27 Nov 09:00 CET', data: { snooze_until: until } };
+
+  it("names a snooze's end in the viewer's time zone", () => {
+    const tokyo = systemLineText(line, 'Asia/Tokyo');
+    expect(tokyo.startsWith('Ana snoozed the conversation until ')).toBe(true);
+    expect(tokyo).toContain('5:00');
+    expect(tokyo).not.toContain('CET');
+    expect(systemLineText(line, 'UTC')).toContain('8:00');
+  });
+
+  it('leaves other lines as the server wrote them', () => {
+    expect(systemLineText({ text: 'Ana resolved the conversation', data: { status: 'resolved' } }, 'UTC')).toBe(
+      'Ana resolved the conversation',
+    );
+    expect(systemLineText({ text: 'no data' }, 'UTC')).toBe('no data');
   });
 });

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { SENTIMENT_LABELS, assistantAnalysis, quickActions, referenceLabel } from '../lib/assistant.js';
-import { emailSrcdoc, formatBytes, formatClock, formatFull } from '../lib/logic.js';
+import { emailSrcdoc, formatBytes, formatClock, formatFull, systemLineText } from '../lib/logic.js';
 import { addTag, assign, discardSend, retrySend, setStatus } from '../store.js';
 import { LinkCustomerDialog } from './Actions.jsx';
 import { IconAlert, IconBolt, IconCheck, IconCheckDouble, IconClock, IconDownload, IconFile, IconNote } from './icons.jsx';
@@ -199,7 +199,7 @@ export function MessageItem({ m, tz, convId, conv, meId, tags }) {
   if (kind === 'system') {
     return (
       <li class="msg msg-system" data-testid="message" data-kind="system" data-message-id={m.id}>
-        <span class="msg-system-text">{m.text}</span>
+        <span class="msg-system-text">{systemLineText(m, tz)}</span>
         <time dateTime={new Date(m.created_at * 1000).toISOString()} title={formatFull(m.created_at, tz)}>
           {formatClock(m.created_at, tz)}
         </time>

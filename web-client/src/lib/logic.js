@@ -429,6 +429,15 @@ export function formatFull(ts, tz) {
   }).format(new Date(ts * 1000));
 }
 
+/** A system line's text for this viewer: a snooze line names its end in the viewer's zone
+ * (the server writes it in the snoozer's zone and puts the instant in `data.snooze_until`). */
+export function systemLineText(m, tz) {
+  const until = m.data && m.data.snooze_until;
+  const cut = typeof m.text === 'string' ? m.text.lastIndexOf(' until ') : -1;
+  if (typeof until !== 'number' || cut < 0) return m.text;
+  return `${m.text.slice(0, cut)} until ${formatFull(until, tz)}`;
+}
+
 export function formatDay(ts, tz, now = Date.now()) {
   const date = new Date(ts * 1000);
   if (dayKey(date, tz) === dayKey(new Date(now), tz)) return 'Today';
