@@ -41,6 +41,8 @@ from server.transports import http_api
 from server.transports.api_channel import ApiChannel
 from server.transports.base import Channel
 from server.transports.socketio_gateway import SocketGateway, create_server
+from server.transports.whatsapp import webhooks as whatsapp_webhooks
+from server.transports.whatsapp.channel import WhatsAppChannel
 from server.workspace import Asker, Workspace
 
 if TYPE_CHECKING:
@@ -305,6 +307,8 @@ def build_server(settings: Settings, sio: Any) -> Server:
         on_escalate=on_escalate("outboxes"),
     )
     blobs = FileBlobStore(settings.data_dir / "blobs")
+    whatsapp = WhatsAppChannel(blobs)
+    channels["whatsapp"] = whatsapp
     workspace = Workspace(
         store,
         asker,
@@ -314,6 +318,7 @@ def build_server(settings: Settings, sio: Any) -> Server:
         attachments=blobs,
         log=cluster.bus if cluster is not None else None,
     )
+    workspace.template_review = whatsapp.submit_template
     gateway = SocketGateway(sio, workspace, hub)
     server = Server(
         settings=settings,
@@ -352,6 +357,9 @@ def build_app(settings: Settings) -> web.Application:
     server = build_server(settings, sio)
     app[SERVER_KEY] = server
     http_api.register(app, server.workspace, server.blobs, settings)
+    whatsapp = server.channels["whatsapp"]
+    assert isinstance(whatsapp, WhatsAppChannel)
+    whatsapp_webhooks.register(app, server.workspace, whatsapp)
 
     async def healthz(request: web.Request) -> web.Response:
         return _json({"status": "alive", "uptime": round(time.time() - server.started_at, 1)})

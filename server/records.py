@@ -40,6 +40,9 @@ from server.domain.models import (
 )
 from server.domain.passwords import hash_password, verify_password
 from server.store.base import Duplicate
+from server.transports.email import config as email_config
+from server.transports.whatsapp import config as whatsapp_config
+from server.transports.whatsapp import templates_sync as whatsapp_templates
 from server.workspace import Workspace
 
 T = TypeVar("T")
@@ -465,6 +468,10 @@ class Records:
                     account.secrets.pop(key, None)
                 else:
                     account.secrets[key] = value
+        if account.kind == ChannelKind.WHATSAPP:
+            account.settings = whatsapp_config.validate(account.settings, account.secrets)
+        if account.kind == ChannelKind.EMAIL:
+            account.settings = email_config.validate_settings(account.settings, account.secrets)
 
     async def _save_account(self, account: ChannelAccount) -> None:
         await self.store.put(account)
@@ -621,11 +628,13 @@ class Records:
         self.workspace.viewable_account(by, account_id)
         template = Template(id=new_id("tpl"), account_id=account_id, name=name, content=content)
         self._apply_template(template, data)
+        await self._whatsapp_review(template, data, submit=True)
         await self.store.put(template)
         return template
 
     async def update_template(self, by: User, template_id: str, data: dict[str, Any]) -> Template:
         template = await self._template(by, template_id)
+        reviewed = (template.name, template.content, template.language, template.category)
         account_id = text_field(data, "account_id", max_len=128)
         if account_id is not None:
             self.workspace.viewable_account(by, account_id)
@@ -637,8 +646,36 @@ class Records:
         if content is not None:
             template.content = content
         self._apply_template(template, data)
+        await self._whatsapp_review(template, data, submit=False, reviewed=reviewed)
         await self.store.put(template)
         return template
+
+    async def _whatsapp_review(
+        self,
+        template: Template,
+        data: dict[str, Any],
+        *,
+        submit: bool,
+        reviewed: tuple[str, str, str, str] | None = None,
+    ) -> None:
+        """A WhatsApp template goes to the provider for review when created, and again when
+        what it reviewed (name, content, language, category) changed: it is pending until
+        the verdict arrives. Other channels' templates need no review."""
+        account = self.workspace.account(template.account_id)
+        if account.kind != ChannelKind.WHATSAPP:
+            if template.approval is not None:
+                template.approval, template.provider_template_id = None, ""
+            return
+        provider = str(account.settings.get("provider", ""))
+        whatsapp_templates.clean_fields(data, template, provider)
+        now = (template.name, template.content, template.language, template.category)
+        if provider == whatsapp_config.CLOUD and reviewed is not None and reviewed[0] != now[0]:
+            # Meta's template names are fixed: a renamed template is submitted as a new one.
+            template.provider_template_id, template.approval = "", None
+        if submit or reviewed != now or template.approval is None or "content_sid" in data:
+            if self.workspace.template_review is None:
+                raise Unavailable("WhatsApp templates cannot be submitted on this server")
+            await self.workspace.template_review(account, template)
 
     async def delete_template(self, by: User, template_id: str) -> None:
         await self._template(by, template_id)

@@ -64,6 +64,8 @@ from server.realtime.hub import Bus
 from server.realtime.presence import Presence
 from server.store.base import InboxQuery, SearchHit, Store
 from server.transports.base import Inbound
+from server.transports.whatsapp import config as whatsapp_config
+from server.transports.whatsapp import templates_sync as whatsapp_templates
 
 log = structlog.get_logger(__name__)
 
@@ -131,6 +133,8 @@ class Workspace:
         # Called (synchronously, must not block) once an inbound message is durable, also for
         # a redelivery (`reply.duplicate`): the assistant queues its analysis here.
         self.inbound_listeners: list[Callable[[ChannelAccount, c.Reply], None]] = []
+        # Submits a new or edited WhatsApp template for the provider's review (set by the app).
+        self.template_review: Callable[[ChannelAccount, Template], Awaitable[None]] | None = None
 
     async def load(self) -> None:
         self._accounts = {a.id: a for a in await self.store.all(ChannelAccount)}
@@ -434,10 +438,19 @@ class Workspace:
         attachment_ids: list[str] | None = None,
         then: str | None = None,
         idempotency_key: str | None = None,
+        template_id: str | None = None,
+        template_params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        _, account = await self.conversation_for(user, conversation_id)
+        conversation, account = await self.conversation_for(user, conversation_id)
         attachments = await self._attachments(attachment_ids or [])
         client_key = f"{user.id}:{idempotency_key}" if idempotency_key else None
+        template: Template | None = None
+        data: dict[str, Any] = {}
+        if template_id:
+            contact = await self.store.get(Contact, conversation.contact_id)
+            template, text, data = await self._template_message(
+                user, account, conversation, contact, template_id, template_params
+            )
         command = c.PostMessage(
             by=user,
             account=account,
@@ -447,6 +460,8 @@ class Workspace:
             attachments=attachments,
             client_key=client_key,
             then=then,
+            template=template,
+            data=data,
         )
         reply = await self._ask(conversation_id, command)
         return await self._message_reply(reply)
@@ -461,13 +476,23 @@ class Workspace:
         text: str,
         subject: str = "",
         idempotency_key: str | None = None,
+        template_id: str | None = None,
+        template_params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         account = self.viewable_account(user, account_id)
         to = (to or "").strip()
         if not to or len(to) > 256:
             raise Invalid("Enter the recipient (an email address, phone number or contact id)")
+        if account.kind == ChannelKind.WHATSAPP:
+            to = whatsapp_config.normalize_phone(to)
         resolved = await self._account_ask(account.id, ResolveRecipient(to, name))
         client_key = f"{user.id}:{idempotency_key}" if idempotency_key else None
+        template: Template | None = None
+        data: dict[str, Any] = {}
+        if template_id:
+            template, text, data = await self._template_message(
+                user, account, None, resolved.contact, template_id, template_params
+            )
         command = c.PostMessage(
             by=user,
             account=account,
@@ -475,6 +500,8 @@ class Workspace:
             client_key=client_key,
             start_with=resolved.contact,
             subject=subject[:512],
+            template=template,
+            data=data,
         )
         reply = await self._ask(resolved.conversation_id, command)
         return await self._message_reply(reply)
@@ -609,18 +636,44 @@ class Workspace:
         if template is None or template.account_id != account.id:
             raise NotFound(f"No template {template_id} for this account")
         contact = await self.store.get(Contact, conversation.contact_id)
-        customer = (
-            await self.store.get(Customer, conversation.customer_id)
-            if conversation.customer_id
-            else None
-        )
-        context = {
+        context = await self._template_context(user, account, conversation, contact)
+        return templates.render(template.content, {k: v for k, v in context.items() if v})
+
+    async def _template_context(
+        self,
+        user: User,
+        account: ChannelAccount,
+        conversation: Conversation | None,
+        contact: Contact | None,
+    ) -> dict[str, str]:
+        customer_id = conversation.customer_id if conversation else None
+        customer = await self.store.get(Customer, customer_id) if customer_id else None
+        return {
             "customer_name": customer.name if customer else (contact.name if contact else ""),
             "contact_name": contact.name if contact else "",
             "user_name": user.name,
             "company_name": str(account.settings.get("company_name", "")),
         }
-        return templates.render(template.content, {k: v for k, v in context.items() if v})
+
+    async def _template_message(
+        self,
+        user: User,
+        account: ChannelAccount,
+        conversation: Conversation | None,
+        contact: Contact | None,
+        template_id: str,
+        overrides: dict[str, str] | None,
+    ) -> tuple[Template, str, dict[str, Any]]:
+        """A WhatsApp template message: the template, the text the thread shows and the data
+        the channel sends it from (its approval and the window are checked by the actor)."""
+        if account.kind != ChannelKind.WHATSAPP:
+            raise Invalid("Template messages are sent on WhatsApp accounts only")
+        template = await self.store.get(Template, template_id)
+        if template is None or template.account_id != account.id:
+            raise NotFound(f"No template {template_id} for this account")
+        context = await self._template_context(user, account, conversation, contact)
+        text, data = whatsapp_templates.message_data(template, context, overrides or {})
+        return template, text, data
 
     # ------------------------------------------------------------------ channel intake
     async def _account_ask(self, account_id: str, message: Any) -> Resolved:

@@ -16,6 +16,7 @@ from server.domain.models import (
     DeliveryStatus,
     Tag,
     Team,
+    Template,
     User,
 )
 
@@ -49,6 +50,10 @@ class PostMessage:
     # Set when an agent starts a conversation with a new recipient.
     start_with: Contact | None = None
     subject: str = ""
+    # A WhatsApp template message: the template (its type and approval are checked against
+    # the 24-hour window) and what the channel needs to send it (stored as `Message.data`).
+    template: Template | None = None
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

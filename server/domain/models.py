@@ -80,6 +80,16 @@ class TemplateType(StrEnum):
     WINDOW = "window"
 
 
+class TemplateApproval(StrEnum):
+    """A WhatsApp template's review state at the provider (Meta); empty for other channels."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PAUSED = "paused"
+    DISABLED = "disabled"
+
+
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
@@ -181,6 +191,9 @@ class ChannelAccount(Record):
     # Tokens, passwords, app secrets: never serialised by `public()`, never logged.
     secrets: dict[str, str] = field(default_factory=dict)
     created_at: float = field(default_factory=now)
+    # Written by the channel's intake through the account's actor, never by admins: where it
+    # stands in the provider's stream (email: {"imap": {uidvalidity, last_uid, synced_at}}).
+    sync_state: dict[str, Any] = field(default_factory=dict)
 
     _nested = {"authorized": AuthorizedUser}
 
@@ -247,6 +260,13 @@ class Template(Record):
     labels: list[str] = field(default_factory=list)
     type: TemplateType = TemplateType.REPLY
     created_at: float = field(default_factory=now)
+    # WhatsApp only: review state at the provider, why it was refused, the provider's id for
+    # it (Meta template id, Twilio ContentSid), its language code and category.
+    approval: TemplateApproval | None = None
+    approval_reason: str = ""
+    provider_template_id: str = ""
+    language: str = ""
+    category: str = ""
 
 
 @dataclass(slots=True)
@@ -310,6 +330,8 @@ class Conversation(Record):
     last_message_preview: str = ""
     last_message_at: float = 0.0
     last_inbound_at: float = 0.0
+    # WhatsApp: when the 24-hour window for free-form replies closes (None: never opened).
+    window_expires_at: float | None = None
     last_activity_at: float = field(default_factory=now)
     customer_id: str | None = None
     branch_id: str | None = None

@@ -123,11 +123,24 @@ async def start_conversation(request: web.Request) -> web.Response:
         account_id=account_id,
         to=string_or_none(data, "to") or "",
         name=string_or_none(data, "name") or "",
-        text=_required_text(data),
+        text="" if data.get("template_id") else _required_text(data),
         subject=string_or_none(data, "subject", 512) or "",
         idempotency_key=_key(data),
+        **_template_fields(data),
     )
     return _message_answer(result)
+
+
+def _template_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A WhatsApp template message: `template_id` and optional `template_params`
+    (variable name -> value, for variables the conversation cannot fill)."""
+    template_id = string_or_none(data, "template_id", 128)
+    params = data.get("template_params") or {}
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(v) <= 1024 for k, v in params.items()
+    ):
+        raise Invalid("template_params must map variable names to strings")
+    return {"template_id": template_id, "template_params": params} if template_id else {}
 
 
 def _required_text(data: dict[str, Any]) -> str:
@@ -156,7 +169,8 @@ async def post_message(request: web.Request) -> web.Response:
         raise Invalid("At most 20 attachments per message")
     if then is not None and then not in THEN:
         raise Invalid("then must be resolve, pending or reopen")
-    if not text.strip() and not html.strip() and not attachments:
+    template = _template_fields(data)
+    if not text.strip() and not html.strip() and not attachments and not template:
         raise Invalid("The message is empty")
     result = await context(request).workspace.post_message(
         user,
@@ -167,6 +181,7 @@ async def post_message(request: web.Request) -> web.Response:
         attachment_ids=attachments,
         then=then,
         idempotency_key=_key(data),
+        **template,
     )
     return _message_answer(result)
 
