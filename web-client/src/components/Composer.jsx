@@ -20,7 +20,7 @@ let attSeq = 0;
 
 const SEND_HINT = { enter: 'Enter', ctrl_enter: 'Ctrl+Enter', none: '' };
 
-export function Composer({ s, conv }) {
+export function Composer({ s, conv, notesOnly = false }) {
   const saved = drafts.get(conv.id) || { text: '', note: false, atts: [] };
   const [text, setText] = useState(saved.text);
   const [note, setNote] = useState(saved.note);
@@ -40,6 +40,11 @@ export function Composer({ s, conv }) {
   }, [text, note, atts, conv.id]);
 
   useEffect(() => () => stopTyping(conv.id), [conv.id]);
+
+  // WhatsApp outside its 24-hour window: replies go out as templates only, notes still work.
+  useEffect(() => {
+    if (notesOnly && !note) setNote(true);
+  }, [notesOnly, note]);
 
   useLayoutEffect(() => {
     const ta = taRef.current;
@@ -316,6 +321,7 @@ export function Composer({ s, conv }) {
             class={`btn btn-ghost btn-small ${note ? 'is-on' : ''}`}
             aria-pressed={note ? 'true' : 'false'}
             onClick={() => setNote(!note)}
+            disabled={notesOnly}
             data-testid="note-toggle"
             title="Private note: only your team sees it"
           >

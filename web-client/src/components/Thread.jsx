@@ -7,6 +7,8 @@ import { Composer } from './Composer.jsx';
 import { StatusBadge, displayName } from './ConversationList.jsx';
 import { ChannelIcon, IconChevronLeft, IconPanel, IconX } from './icons.jsx';
 import { MessageItem } from './Messages.jsx';
+import { WhatsAppWindow } from './WhatsAppWindow.jsx';
+import { templateOnly } from '../lib/whatsapp.js';
 
 export function Thread({ s, id, conv, detailsOpen, setDetailsOpen }) {
   const thread = s.threads[id] || { messages: [], loading: true };
@@ -96,7 +98,8 @@ export function Thread({ s, id, conv, detailsOpen, setDetailsOpen }) {
             </span>
           ) : null}
         </div>
-        <Composer key={id} s={s} conv={conv} />
+        <WhatsAppWindow s={s} conv={conv} />
+        <Composer key={id} s={s} conv={conv} notesOnly={templateOnly(conv, s.clock)} />
       </div>
       {detailsOpen ? (
         <aside class="details" aria-label="Conversation details" data-testid="details">
