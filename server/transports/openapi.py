@@ -88,7 +88,12 @@ TEMPLATE_FIELDS: dict[str, Schema] = {
     "content": STR,
     "labels": IDS,
     "type": {"enum": ["start", "reply", "window"]},
+    # WhatsApp accounts only (docs/api.md, "WhatsApp channel").
+    "language": STR,
+    "category": {"enum": ["UTILITY", "MARKETING", "AUTHENTICATION"]},
+    "content_sid": STR,
 }
+TEMPLATE_PARAMS: Schema = {"type": "object", "additionalProperties": STR}
 
 BODIES: dict[tuple[str, str], Schema] = {
     ("POST", "/api/login"): CREDENTIALS,
@@ -113,13 +118,15 @@ BODIES: dict[tuple[str, str], Schema] = {
     ("POST", "/api/templates"): _obj(["account_id", "name", "content"], **TEMPLATE_FIELDS),
     ("PATCH", "/api/templates/{id}"): _obj(**TEMPLATE_FIELDS),
     ("POST", "/api/conversations"): _obj(
-        ["account_id", "to", "text"],
+        ["account_id", "to"],
         account_id=STR,
         to=STR,
         name=STR,
         text=STR,
         subject=STR,
         idempotency_key=STR,
+        template_id=STR,
+        template_params=TEMPLATE_PARAMS,
     ),
     ("POST", "/api/conversations/{id}/messages"): _obj(
         text=STR,
@@ -128,6 +135,8 @@ BODIES: dict[tuple[str, str], Schema] = {
         attachments=IDS,
         then={"enum": ["resolve", "pending", "reopen"]},
         idempotency_key=STR,
+        template_id=STR,
+        template_params=TEMPLATE_PARAMS,
     ),
     ("POST", "/api/conversations/{id}/assign"): _obj(
         user_id=NULL_STR, team_id=NULL_STR, idempotency_key=STR
