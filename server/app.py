@@ -21,7 +21,7 @@ import redis.exceptions as redis_errors
 import structlog
 from aiohttp import web
 
-from server.actors.account import AccountActor
+from server.actors.account import AccountActor, SaveSyncState, SetAccountStatus
 from server.actors.conversation import ConversationActor, ConversationDeps
 from server.actors.outbox import Kick, OutboxActor, OutboxDeps
 from server.actors.runtime import ActorSpec, ActorSystem
@@ -40,6 +40,9 @@ from server.store.sqlite import SqliteStore
 from server.transports import http_api
 from server.transports.api_channel import ApiChannel
 from server.transports.base import Channel
+from server.transports.email import routes as email_routes
+from server.transports.email.imap_intake import EmailIntakes, IntakeDeps
+from server.transports.email.smtp_delivery import EmailChannel
 from server.transports.socketio_gateway import SocketGateway, create_server
 from server.transports.whatsapp import webhooks as whatsapp_webhooks
 from server.transports.whatsapp.channel import WhatsAppChannel
@@ -87,6 +90,7 @@ class Server:
     blobs: FileBlobStore
     cluster: ClusterNode | None = None
     assistant: Assistant | None = None  # None when switched off server-wide (CONV_ASSISTANT)
+    email_intakes: EmailIntakes | None = None  # IMAP sessions of the email accounts
     started_at: float = field(default_factory=time.time)
     ready: bool = False
     draining: bool = False
@@ -117,6 +121,8 @@ class Server:
     def account_changed(self, account: ChannelAccount) -> None:
         self.workspace.remember_account(account)
         self.hub.signal("account.updated", {"account": account.public()}, account_room(account.id))
+        if self.email_intakes is not None:
+            self.email_intakes.sync(account)  # paused / resumed
 
     async def _sweep_snoozes(self) -> None:
         try:
@@ -187,6 +193,8 @@ class Server:
         self.timers.schedule("outbox-sweep", now, self._sweep_outboxes)
         self.timers.schedule("event-trim", now + 5.0, self._trim_events)
         self.timers.schedule("memory-trim", now + MEMORY_TRIM_EVERY, self._trim_memory)
+        if self.email_intakes is not None:
+            self.email_intakes.start(self.workspace.all_accounts())
         self.ready = True
         log.info(
             "server.started",
@@ -200,6 +208,8 @@ class Server:
         for extra in self.extras:
             await extra.aclose()
         await self.timers.aclose()
+        if self.email_intakes is not None:
+            await self.email_intakes.aclose()
         if self.assistant is not None:
             await self.assistant.aclose()
         timeout = self.settings.drain_timeout / 2
@@ -319,6 +329,26 @@ def build_server(settings: Settings, sio: Any) -> Server:
         log=cluster.bus if cluster is not None else None,
     )
     workspace.template_review = whatsapp.submit_template
+    channels["email"] = EmailChannel(store, blobs)
+
+    async def save_sync_state(account_id: str, state: dict[str, Any]) -> None:
+        account = await accounts.ask(account_id, SaveSyncState("imap", state), timeout=10.0)
+        workspace.remember_account(account)  # no signal: agents need not hear of each UID
+
+    async def set_account_status(account_id: str, status: Any, reason: str) -> None:
+        await accounts.ask(account_id, SetAccountStatus(status, reason), timeout=10.0)
+
+    email_intakes = EmailIntakes(
+        IntakeDeps(
+            store=store,
+            blobs=blobs,
+            deliver=workspace.intake,
+            save_state=save_sync_state,
+            set_status=set_account_status,
+            may_run=cluster.may_deliver_outbox if cluster is not None else None,
+        )
+    )
+    workspace.account_listeners.append(email_intakes.account_saved)
     gateway = SocketGateway(sio, workspace, hub)
     server = Server(
         settings=settings,
@@ -333,6 +363,7 @@ def build_server(settings: Settings, sio: Any) -> Server:
         channels=channels,
         blobs=blobs,
         cluster=cluster,
+        email_intakes=email_intakes,
     )
     if settings.assistant:
         # The built-in analyzer is rule-based; a model-backed one implements the same
@@ -360,6 +391,7 @@ def build_app(settings: Settings) -> web.Application:
     whatsapp = server.channels["whatsapp"]
     assert isinstance(whatsapp, WhatsAppChannel)
     whatsapp_webhooks.register(app, server.workspace, whatsapp)
+    email_routes.add_routes(app.router)
 
     async def healthz(request: web.Request) -> web.Response:
         return _json({"status": "alive", "uptime": round(time.time() - server.started_at, 1)})

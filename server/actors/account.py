@@ -21,6 +21,7 @@ from server.store.base import Store
 from server.transports.base import Inbound
 
 CONTACT_CACHE = 2048  # recently seen senders per account; a miss costs one indexed read
+THREAD_LOOKUPS = 10  # referenced messages looked up to find the conversation an email answers
 
 
 def contact_id_for(handle_key: str, handle: str) -> str:
@@ -61,6 +62,14 @@ class Reload:
 
 
 @dataclass(frozen=True, slots=True)
+class SaveSyncState:
+    """The channel intake's position (`ChannelAccount.sync_state[key]`)."""
+
+    key: str
+    value: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Resolved:
     account: ChannelAccount
     contact: Contact
@@ -91,7 +100,17 @@ class AccountActor(Actor):
             case ResolveSender(inbound=inbound):
                 account = self._active()
                 contact = await self._contact(account, inbound.handle, inbound)
-                return Resolved(account, contact, conversation_id_for(account.id, contact.id))
+                own = conversation_id_for(account.id, contact.id)
+                threaded = await self._thread(account, inbound.thread_ids)
+                # Someone else answering in an existing thread (a colleague in Cc): the
+                # conversation exists, so its first commit will not store them.
+                if (
+                    threaded is not None
+                    and threaded != own
+                    and await self.store.get(Contact, contact.id) is None
+                ):
+                    await self.store.put(contact)
+                return Resolved(account, contact, threaded or own)
             case ResolveRecipient():
                 account = self._known()
                 contact = await self._contact(
@@ -103,6 +122,13 @@ class AccountActor(Actor):
                 account.status, account.status_reason = message.status, message.reason
                 await self.store.put(account)
                 self.on_change(account)
+                return account
+            case SaveSyncState():
+                # Read fresh: an admin's edit stored a moment ago must not be overwritten.
+                account = await self.store.get(ChannelAccount, self.id) or self._known()
+                account.sync_state = {**account.sync_state, message.key: message.value}
+                await self.store.put(account)
+                self.account = account
                 return account
             case Reload():
                 self.account = await self.store.get(ChannelAccount, self.id)
@@ -120,6 +146,19 @@ class AccountActor(Actor):
         if account.status == AccountStatus.PAUSED:
             raise Unavailable(f"Account {account.name} is paused", code="account_paused")
         return account
+
+    async def _thread(self, account: ChannelAccount, thread_ids: tuple[str, ...]) -> str | None:
+        """The conversation of the first stored message among those an inbound one answers."""
+        for ref in thread_ids[:THREAD_LOOKUPS]:
+            message = await self.store.message_by_provider_id(account.id, ref)
+            if message is None and ref.startswith("msg_"):
+                # Our own Message-ID (<message id>@domain), before its send was reported.
+                candidate = await self.store.message(ref.split("@", 1)[0])
+                if candidate is not None and candidate.account_id == account.id:
+                    message = candidate
+            if message is not None:
+                return message.conversation_id
+        return None
 
     async def _contact(self, account: ChannelAccount, handle: str, inbound: Inbound) -> Contact:
         key = handle_key(account)

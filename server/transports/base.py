@@ -33,6 +33,9 @@ class Inbound:
     html: str = ""
     subject: str = ""
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+    # Provider ids of the messages this one answers, nearest first (email: In-Reply-To, then
+    # References): a stored one names the conversation the message belongs to.
+    thread_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
