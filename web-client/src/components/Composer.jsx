@@ -13,6 +13,7 @@ import {
 import { composerActivity, renderTemplate, sendMessage, stopTyping, toast, uploadFile } from '../store.js';
 import { IconBolt, IconChevronDown, IconFile, IconNote, IconPaperclip, IconSend, IconX } from './icons.jsx';
 import { Menu } from './Menu.jsx';
+import { EmailSubject } from './EmailSubject.jsx';
 
 // Unsent drafts survive switching conversations (not reloads).
 const drafts = new Map();
@@ -283,6 +284,7 @@ export function Composer({ s, conv, notesOnly = false }) {
           {fileError}
         </p>
       ) : null}
+      {conv.channel === 'email' && !note ? <EmailSubject conv={conv} /> : null}
       <label class="sr-only" for={`composer-${conv.id}`}>
         {note ? 'Private note' : 'Reply'}
       </label>
