@@ -41,6 +41,7 @@ _RECORDS: dict[str, type[models.Record]] = {
         models.Tag,
         models.Attachment,
         models.Conversation,
+        models.Template,  # a WhatsApp template message (PostMessage.template)
     )
 }
 _ERRORS: dict[str, type[errors.DomainError]] = {

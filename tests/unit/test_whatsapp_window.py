@@ -3,8 +3,10 @@ approved template of the right type; and the conversation rule that applies it."
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from server.cluster.codec import decode_command, encode_command
 from server.domain import commands as c
 from server.domain import whatsapp_window as window
 from server.domain.conversation import decide
@@ -117,3 +119,19 @@ def test_a_reply_after_the_window_is_refused_but_a_note_is_not() -> None:
     sent = decide("cnv_1", state, template, now=NOW)
     assert sent.new_messages[0].data == {"template": {"name": "hi", "params": []}}
     assert len(sent.outbox) == 1
+
+
+def test_a_template_reply_survives_forwarding_to_the_owner_node() -> None:
+    """Cluster mode forwards commands as JSON: the template and its data must come back."""
+    command = c.PostMessage(
+        by=AGENT,
+        account=ACCOUNT,
+        text="Hi Bo",
+        template=_template(TemplateType.WINDOW),
+        data={"template": {"name": "hi", "params": ["Bo"]}},
+    )
+    back = decode_command(orjson.loads(orjson.dumps(encode_command(command))))
+    assert isinstance(back, c.PostMessage) and back.template is not None
+    assert back.template.approval == TemplateApproval.APPROVED
+    assert back.template.type == TemplateType.WINDOW
+    assert back.data == command.data
