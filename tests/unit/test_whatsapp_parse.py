@@ -152,7 +152,7 @@ def test_an_unsupported_type_is_kept_as_a_clear_line_not_dropped() -> None:
 
 
 def test_statuses_carry_the_error_reason_and_unknown_ones_are_skipped() -> None:
-    failed = {
+    failed: dict[str, object] = {
         "id": "wamid.out",
         "status": "failed",
         "recipient_id": "4917600001",
