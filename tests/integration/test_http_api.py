@@ -351,7 +351,18 @@ async def test_accounts_show_secrets_only_once(env: Env) -> None:
         "POST",
         "/api/accounts",
         "admin",
-        {"kind": "email", "name": "Mail", "secrets": {"imap_password": "s3cr3t-imap"}},
+        {
+            "kind": "email",
+            "name": "Mail",
+            "settings": {
+                "address": "mail@shop.example",
+                "imap_host": "127.0.0.1",
+                "imap_port": 1,  # nothing listens: the intake just keeps retrying
+                "imap_security": "none",
+                "smtp_host": "127.0.0.1",
+            },
+            "secrets": {"password": "s3cr3t-imap"},
+        },
         status=201,
     )
     assert "credentials" not in email

@@ -219,12 +219,16 @@ async def test_api_accounts_get_generated_credentials(records: Records) -> None:
         await records.update_account(ADMIN, account.id, {"authorized": [{"user_id": "usr_x"}]})
     with pytest.raises(Invalid, match="kind"):
         await records.update_account(ADMIN, account.id, {"kind": "email"})
+    mail_settings = {"address": "a@b.example", "imap_host": "i.example", "smtp_host": "s.example"}
     email, none = await records.create_account(
-        ADMIN, {"kind": "email", "name": "Mail", "secrets": {"password": "p"}}
+        ADMIN,
+        {"kind": "email", "name": "Mail", "settings": mail_settings, "secrets": {"password": "p"}},
     )
     assert none == {} and email.secrets == {"password": "p"}
-    updated = await records.update_account(ADMIN, email.id, {"secrets": {"password": None}})
-    assert updated.secrets == {}
+    updated = await records.update_account(ADMIN, email.id, {"secrets": {"password": "q"}})
+    assert updated.secrets == {"password": "q"}
+    with pytest.raises(Invalid, match="password is required"):
+        await records.update_account(ADMIN, email.id, {"secrets": {"password": None}})
 
 
 async def test_tags_are_unique_and_soft_deleted(records: Records) -> None:
