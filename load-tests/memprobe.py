@@ -54,6 +54,72 @@ def _trim() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+            "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _allocators() -> str:
+    """SQLite's own heap, glibc's heap (in use / free but kept) and pymalloc's arenas."""
+    parts = []
+    with contextlib.suppress(OSError, AttributeError):
+        sqlite = ctypes.CDLL("libsqlite3.so.0")
+        sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+        parts.append(f"sqlite {sqlite.sqlite3_memory_used() / 1048576:.1f} MB")
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+        info = libc.mallinfo2()
+        parts.append(
+            f"glibc main-arena+threads in use {info.uordblks / 1048576:.1f} MB, "
+            f"free kept {info.fordblks / 1048576:.1f} MB, mmapped {info.hblkhd / 1048576:.1f} MB"
+        )
+    parts.append(f"python blocks {sys.getallocatedblocks()}")
+    stats = _pymalloc_stats()
+    if stats:
+        parts.append(
+            f"pymalloc arenas {stats.get('arenas allocated current', 0)} x "
+            f"{stats.get('arena_size', 0) // 1024} KiB, in blocks "
+            f"{stats.get('bytes in allocated blocks', 0) / 1048576:.1f} MB, free in pools "
+            f"{stats.get('bytes in available blocks', 0) / 1048576:.1f} MB, empty pools "
+            f"{stats.get('unused pools', 0)}"
+        )
+    return ", ".join(parts)
+
+
+def _pymalloc_stats() -> dict[str, int]:
+    """`sys._debugmallocstats()` writes to the C stderr: read it back from a temp file."""
+    with tempfile.TemporaryFile() as out:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(out.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    stats: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("#") and "=" in line:
+            name, _, value = line[1:].partition("=")
+            with contextlib.suppress(ValueError):
+                stats[name.strip()] = int(value.strip().replace(",", ""))
+        elif " arenas * " in line:
+            with contextlib.suppress(ValueError):
+                stats["arena_size"] = int(line.split("*")[1].split("bytes")[0])
+        elif " unused pools * " in line:
+            with contextlib.suppress(ValueError):
+                stats["unused pools"] = int(line.split()[0])
+    return stats
+
+
 def _types() -> collections.Counter[str]:
     return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
 
@@ -65,6 +131,8 @@ class Probe:
         self.trace = trace
         self.process = psutil.Process()
         self.previous: tuple[str, float, Any, collections.Counter[str]] | None = None
+        self.first: collections.Counter[str] | None = None
+        self.base: Any = None
 
     def point(self, label: str, per: int = 0) -> None:
         _trim()
@@ -73,6 +141,7 @@ class Probe:
         traced = tracemalloc.get_traced_memory()[0] / 1048576 if self.trace else 0.0
         types = _types()
         print(f"\n=== {label}: RSS {rss:.1f} MB, traced {traced:.1f} MB", flush=True)
+        print(f"    {_allocators()}")
         if self.previous is not None:
             name, old_rss, old_snapshot, old_types = self.previous
             grown = rss - old_rss
@@ -101,6 +170,25 @@ class Probe:
             changes += [(t, -n) for t, n in old_types.items() if t not in types]
             changes.sort(key=lambda c: -abs(c[1]))
             print("    objects: " + ", ".join(f"{t} {d:+d}" for t, d in changes[:20] if d))
+        if snapshot is not None and self.base is not None and label.startswith(("passiv", "acc")):
+            survivors = [s for s in snapshot.compare_to(self.base, "traceback") if s.size_diff > 0]
+            print(f"    survivors since connected: {sum(s.size_diff for s in survivors)} bytes")
+            for stat in survivors[: self.top]:
+                where = " <- ".join(
+                    f"{Path(f.filename).name}:{f.lineno}"
+                    for f in list(reversed(stat.traceback))[: self.frames]
+                )
+                print(f"    {stat.size_diff / 1024:+10.1f} KiB {stat.count_diff:+8d}  {where}")
+        if label == "connected":
+            self.base = snapshot
+        if self.first is not None and self.previous is not None and self.previous[0] != "rest":
+            old_types = self.first
+            changes = [(t, n - old_types.get(t, 0)) for t, n in types.items()]
+            changes.sort(key=lambda c: -abs(c[1]))
+            listed = ", ".join(f"{t} {d:+d}" for t, d in changes[:25] if d)
+            print(f"    objects since rest: {listed}")
+        if self.first is None:
+            self.first = types
         self.previous = (label, rss, snapshot, types)
 
 
@@ -180,9 +268,11 @@ async def main(opts: argparse.Namespace) -> None:
                 url, target.account_id, target.channel_token, "memprobe", opts.conversations
             ) as sender:
                 await sender.run(opts.rate, opts.conversations / opts.rate, "conv", block=True)
+            accepted = len(sender.accepted)
+            del sender  # its bookkeeping would pin the heap like a server-side survivor
             await asyncio.sleep(2.0)
             active = server.conversations.active_count()
-            probe.point(f"burst ({active} active)", len(sender.accepted))
+            probe.point(f"burst ({active} active)", accepted)
             keys = list(server.conversations._cells)
             started = time.monotonic()
             for chunk in range(0, len(keys), 500):
@@ -191,9 +281,12 @@ async def main(opts: argparse.Namespace) -> None:
                 )
             await asyncio.sleep(1.0)
             print(f"\n(passivated {len(keys)} in {time.monotonic() - started:.1f} s)")
-            probe.point(
-                f"passivated ({server.conversations.active_count()} active)", len(sender.accepted)
-            )
+            probe.point(f"passivated ({server.conversations.active_count()} active)", accepted)
+            if opts.clear_contacts:
+                from server.actors.account import Reload
+
+                await server.accounts.ask(target.account_id, Reload())
+                probe.point("account contact cache cleared")
             if opts.after_trim_timer:
                 await asyncio.sleep(35.0)
                 probe.point("after the memory-trim timer")
@@ -214,6 +307,9 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", action="store_true", help="the bare python-socketio server")
     parser.add_argument("--no-trace", dest="trace", action="store_false")
     parser.add_argument("--after-trim-timer", action="store_true")
+    parser.add_argument(
+        "--clear-contacts", action="store_true", help="then empty the account's contact cache"
+    )
     options = parser.parse_args()
     import uvloop
 

@@ -23,14 +23,16 @@ class Mailbox(Generic[T]):
         if maxsize < 1:
             raise ValueError("mailbox size must be at least 1")
         self._maxsize = maxsize
-        self._items: deque[T] = deque()
-        self._putters: deque[asyncio.Future[None]] = deque()
+        # Created on first use and dropped when emptied: an empty deque costs ~760 bytes, and
+        # most mailboxes are empty most of the time (10,000 idle actors: 15 MB of empty deques).
+        self._items: deque[T] | None = None
+        self._putters: deque[asyncio.Future[None]] | None = None
         self._getter: asyncio.Future[None] | None = None
         self._senders = 0
         self._closed: Callable[[], Exception] | None = None
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) if self._items is not None else 0
 
     def is_drained(self) -> bool:
         """True when nothing is queued and no sender is inside `put()`.
@@ -44,20 +46,24 @@ class Mailbox(Generic[T]):
         """Append `item`, waiting while the mailbox is full (backpressure)."""
         self._senders += 1
         try:
-            while self._closed is None and len(self._items) >= self._maxsize:
+            while self._closed is None and len(self) >= self._maxsize:
                 waiter = asyncio.get_running_loop().create_future()
+                if self._putters is None:
+                    self._putters = deque()
                 self._putters.append(waiter)
                 try:
                     await waiter
                 except asyncio.CancelledError:
                     waiter.cancel()
-                    if waiter in self._putters:
+                    if self._putters is not None and waiter in self._putters:
                         self._putters.remove(waiter)
                     # We may have been handed a free slot just before the cancel: pass it on.
                     self._wake_putter()
                     raise
             if self._closed is not None:
                 raise self._closed()
+            if self._items is None:
+                self._items = deque()
             self._items.append(item)
         finally:
             self._senders -= 1
@@ -74,7 +80,10 @@ class Mailbox(Generic[T]):
                 self._getter = None
             if not self._items:
                 return None
+        assert self._items is not None
         item = self._items.popleft()
+        if not self._items:
+            self._items = None
         self._wake_putter()
         return item
 
@@ -92,8 +101,9 @@ class Mailbox(Generic[T]):
             waiter = self._putters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-        items = list(self._items)
-        self._items.clear()
+        self._putters = None
+        items = list(self._items) if self._items is not None else []
+        self._items = None
         self.wake()
         return items
 
@@ -103,3 +113,4 @@ class Mailbox(Generic[T]):
             if not waiter.done():
                 waiter.set_result(None)
                 return
+        self._putters = None

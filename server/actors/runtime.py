@@ -37,7 +37,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
@@ -179,7 +179,7 @@ class _Crash(Exception):
         self.cause = cause
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Cell:
     """Everything that survives restarts of one key: mailbox, runner task, crash history."""
 
@@ -188,9 +188,9 @@ class _Cell:
     actor: Actor | None = None
     started: bool = False
     consecutive_crashes: int = 0
-    crash_times: deque[float] = field(default_factory=deque)
+    crash_times: deque[float] | None = None  # created by the first crash
     passivate_requested: bool = False
-    passivation_waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    passivation_waiters: list[asyncio.Future[None]] | None = None
 
 
 def _shrinkable(size: int, peak: int) -> bool:
@@ -285,6 +285,8 @@ class ActorSystem:
         if cell is None:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if cell.passivation_waiters is None:
+            cell.passivation_waiters = []
         cell.passivation_waiters.append(waiter)
         cell.passivate_requested = True
         cell.mailbox.wake()
@@ -412,6 +414,9 @@ class ActorSystem:
                 continue
             if envelope is not None:
                 await self._dispatch(cell, actor, envelope)
+                # Not kept while waiting for the next one: an idle actor would hold its last
+                # command, reply future and reply (~1 KB per active conversation).
+                envelope = None
 
     async def _dispatch(self, cell: _Cell, actor: Actor, envelope: _Envelope) -> None:
         try:
@@ -431,10 +436,13 @@ class ActorSystem:
 
     def _intensity_exceeded(self, cell: _Cell) -> bool:
         now = time.monotonic()
-        cell.crash_times.append(now)
-        while now - cell.crash_times[0] > self._spec.restart_window:
-            cell.crash_times.popleft()
-        return len(cell.crash_times) > self._spec.max_restarts
+        if cell.crash_times is None:
+            cell.crash_times = deque()
+        crash_times = cell.crash_times
+        crash_times.append(now)
+        while now - crash_times[0] > self._spec.restart_window:
+            crash_times.popleft()
+        return len(crash_times) > self._spec.max_restarts
 
     async def _escalate(self, cell: _Cell, cause: BaseException) -> None:
         key = cell.key
@@ -449,7 +457,7 @@ class ActorSystem:
             "actor.escalated",
             system=self.name,
             key=key,
-            restarts=len(cell.crash_times) - 1,
+            restarts=len(cell.crash_times or ()) - 1,
             window=self._spec.restart_window,
             error=repr(cause),
             exc_info=cause,
@@ -485,6 +493,6 @@ class ActorSystem:
 
     @staticmethod
     def _release_passivation_waiters(cell: _Cell) -> None:
-        waiters, cell.passivation_waiters = cell.passivation_waiters, []
+        waiters, cell.passivation_waiters = cell.passivation_waiters or [], None
         for waiter in waiters:
             _resolve(waiter, None)

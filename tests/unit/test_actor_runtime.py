@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -170,6 +171,23 @@ async def test_cancelled_blocked_sender_does_not_lose_the_slot() -> None:
     await waiting
     assert await mailbox.get() == 2
     assert mailbox.is_drained()
+
+
+async def test_an_empty_mailbox_holds_no_queues() -> None:
+    mailbox: Mailbox[int] = Mailbox(1)
+    assert mailbox._items is None and mailbox._putters is None
+    await mailbox.put(0)
+    blocked = asyncio.create_task(mailbox.put(1))
+    await settle()
+    assert mailbox._putters is not None
+    assert await mailbox.get() == 0
+    await blocked
+    assert await mailbox.get() == 1
+    assert mailbox._items is None and mailbox._putters is None
+    assert len(mailbox) == 0 and mailbox.is_drained()
+    await mailbox.put(2)
+    assert mailbox.close(lambda: RuntimeError("closed")) == [2]
+    assert mailbox._items is None
 
 
 # -- 2. tell and ask -------------------------------------------------------------------------
@@ -419,6 +437,27 @@ async def test_registries_are_rebuilt_small_after_a_passivation_wave(
     assert set(system._cells) == set(keys[1900:])
     assert await system.ask("k1", "state") == (2, ["x"])  # reactivates from what it flushed
     assert await system.ask("k1999", "state") == (1, ["x"])
+
+
+async def test_an_idle_actor_keeps_no_reference_to_its_last_message() -> None:
+    class Quiet(Actor):
+        async def handle_call(self, message: Any) -> Any:
+            return None
+
+        async def handle_cast(self, message: Any) -> None:
+            return None
+
+    class Message:
+        pass
+
+    async with ActorSystem("quiet", lambda key: Quiet(), ActorSpec(idle_timeout=None)) as system:
+        message = Message()
+        gone = weakref.ref(message)
+        await system.ask("a", message)
+        del message
+        await settle()
+        assert system.is_active("a")
+        assert gone() is None
 
 
 # -- 6. graceful shutdown --------------------------------------------------------------------
