@@ -23,7 +23,8 @@ Scenarios (defaults in brackets):
   conversations    [10 agents, 10,000 conversations at 250 msg/s] 10,000 distinct senders with
                    one message each (10,000 conversation actors at once): RSS growth; then
                    waits up to --passivation-wait s for GET /readyz active_conversations to
-                   fall back (actors passivate after 120 s idle) and reports RSS after.
+                   fall back (actors passivate after 120 s idle), holds --trim-hold s more (the
+                   server's heap trim runs every 30 s) and reports RSS after.
   reconnect-storm  [200 agents, 10 msg/s, 30 s] traffic for a third, then every agent drops
                    and reconnects at once and sends `resume` with its last cursor while traffic
                    goes on: time until all resumed; lost / seq gaps must stay 0.
@@ -150,6 +151,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="conversations: s to wait for actors to passivate (they do after 120 s idle); 0 skips",
     )
     load.add_argument(
+        "--trim-hold",
+        type=float,
+        default=35.0,
+        help="conversations: s to keep sampling RSS once every actor has passivated (the "
+        "server trims its heap every 30 s after a passivation wave); 0 reports at once",
+    )
+    load.add_argument(
         "--connect-concurrency", type=int, default=50, help="connects in flight, all processes"
     )
     load.add_argument(
@@ -236,6 +244,7 @@ def options(args: argparse.Namespace, prefix: str) -> Options:
         p99_limit_ms=args.p99_limit,
         conversations=args.conversations,
         passivation_wait=args.passivation_wait,
+        trim_hold=args.trim_hold,
         connect_concurrency=args.connect_concurrency,
         storm_concurrency=args.storm_concurrency,
         max_inflight=args.max_inflight,

@@ -158,7 +158,8 @@ def markdown(run: dict[str, Any]) -> str:
                 f"{c.get('intake_seconds')} s ({c.get('intake_per_s')}/s); active "
                 f"{c['active_before']} -> {c['active_after_burst']} -> {c['active_after_wait']} "
                 f"after {c['passivation_waited_s']} s; RSS {c['rss_before_mb']} -> "
-                f"{c['rss_after_burst_mb']} -> {c['rss_after_passivation_mb']} MB "
+                f"{c['rss_after_burst_mb']} -> {c.get('rss_at_passivation_mb')} -> "
+                f"{c['rss_after_passivation_mb']} MB {c.get('trim_hold_s', 0)} s later "
                 f"({c['rss_per_conversation_kb']} KB per conversation)"
             )
         if r["traffic"].get("http_error_samples"):

@@ -37,6 +37,7 @@ class Options:
     p99_limit_ms: float = 250.0
     conversations: int = 10_000
     passivation_wait: float = 150.0
+    trim_hold: float = 35.0
     connect_concurrency: int = 50
     storm_concurrency: int = 10_000
     settle: float = 2.0
@@ -225,6 +226,19 @@ class Run:
             if time.time() >= deadline:
                 break
             await asyncio.sleep(min(5.0, max(0.1, deadline - time.time())))
+        passivated_at = time.time()
+        rss_at_passivation = self.monitor.rss_mb("server")
+        hold_until = passivated_at + self.opts.trim_hold
+        while time.time() < hold_until:
+            await asyncio.sleep(min(5.0, max(0.1, hold_until - time.time())))
+            ready = await readyz(self.target.url)
+            trail.append(
+                {
+                    "t": round(time.time() - end, 1),
+                    "active_conversations": ready.get("active_conversations"),
+                    "rss_mb": self.monitor.rss_mb("server"),
+                }
+            )
         rss_passivated = self.monitor.rss_mb("server")
         grown = (rss_after or 0) - (rss_before or 0)
         accepted = len(self.sender.accepted)
@@ -241,6 +255,8 @@ class Run:
             "intake_per_s": round(accepted / max(1e-9, end - start), 1),
             "passivation_waited_s": round(time.time() - waited_from, 1),
             "active_after_wait": trail[-1]["active_conversations"] if trail else None,
+            "rss_at_passivation_mb": rss_at_passivation,
+            "trim_hold_s": self.opts.trim_hold,
             "rss_after_passivation_mb": rss_passivated,
             "trail": trail,
         }

@@ -87,6 +87,10 @@ class Mailbox(Generic[T]):
         self._wake_putter()
         return item
 
+    def waiting(self) -> bool:
+        """True while the consumer is blocked in `get()` on an empty mailbox."""
+        return self._getter is not None and not self._getter.done()
+
     def wake(self) -> None:
         """Make a pending `get()` return None so the consumer re-checks its stop conditions."""
         if self._getter is not None and not self._getter.done():

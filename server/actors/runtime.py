@@ -18,7 +18,9 @@ Shaped after Erlang/OTP behaviours and supervisors, and Trio's task ownership ru
   within `restart_window` escalate: queued asks fail with `ActorEscalated`, `on_escalate` is
   called, and the key refuses traffic until `reset()` or `escalation_cooldown` passes.
 
-* Passivation handoff. An actor idle for `idle_timeout` (or drained after `passivate()`) runs
+* Passivation handoff. An actor idle for `idle_timeout` (found by one sweep per system, every
+  quarter of `idle_timeout`, rather than a timer per actor and message: so after 1 to 1.25
+  `idle_timeout`s), or drained after `passivate()`, runs
   `on_stop("passivated")` while its cell stays registered, so messages sent meanwhile land in
   the same mailbox. Only after `on_stop` returns does the runner look again: an empty mailbox
   retires the cell; otherwise the same runner starts the next instance, whose `on_start`
@@ -141,6 +143,7 @@ _DEFAULT_SPEC = ActorSpec()
 # of their peak (and the peak was big enough for the table to matter).
 _SHRINK_FROM = 1024
 _SHRINK_BELOW = 0.25
+_IDLE_SWEEPS = 4  # per idle_timeout
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,8 @@ class _Cell:
     crash_times: deque[float] | None = None  # created by the first crash
     passivate_requested: bool = False
     passivation_waiters: list[asyncio.Future[None]] | None = None
+    idle_since: float = 0.0  # time.monotonic() when it last started waiting for a message
+    idle_due: bool = False  # set by the idle sweep; the runner then asks on_idle_check
 
 
 def _shrinkable(size: int, peak: int) -> bool:
@@ -225,6 +230,7 @@ class ActorSystem:
         self._tasks: set[asyncio.Task[None]] = set()
         self._cells_peak = 0
         self._tasks_peak = 0
+        self._idle_sweep: asyncio.TimerHandle | None = None
         self._failed: dict[str, tuple[float, BaseException]] = {}
         self._closing = False
 
@@ -295,6 +301,9 @@ class ActorSystem:
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Refuse new messages, drain every mailbox, stop all actors; cancel them at `timeout`."""
         self._closing = True
+        if self._idle_sweep is not None:
+            self._idle_sweep.cancel()
+            self._idle_sweep = None
         for cell in self._cells.values():
             cell.mailbox.wake()
         tasks = set(self._tasks)
@@ -343,7 +352,25 @@ class ActorSystem:
         self._tasks.add(task)
         self._tasks_peak = max(self._tasks_peak, len(self._tasks))
         task.add_done_callback(self._task_done)
+        if self._idle_sweep is None and self._spec.idle_timeout is not None:
+            self._schedule_idle_sweep(self._spec.idle_timeout)
         return cell
+
+    def _schedule_idle_sweep(self, idle_timeout: float) -> None:
+        self._idle_sweep = asyncio.get_running_loop().call_later(
+            idle_timeout / _IDLE_SWEEPS, self._sweep_idle, idle_timeout
+        )
+
+    def _sweep_idle(self, idle_timeout: float) -> None:
+        self._idle_sweep = None
+        if self._closing or not self._cells:
+            return  # the next activation schedules it again
+        now = time.monotonic()
+        for cell in self._cells.values():
+            if cell.mailbox.waiting() and now - cell.idle_since >= idle_timeout:
+                cell.idle_due = True
+                cell.mailbox.wake()
+        self._schedule_idle_sweep(idle_timeout)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -402,10 +429,10 @@ class ActorSystem:
                     return "shutdown"
                 if cell.passivate_requested:
                     return "passivated"
-            try:
-                async with asyncio.timeout(self._spec.idle_timeout):
-                    envelope = await cell.mailbox.get()
-            except TimeoutError:
+            cell.idle_since, cell.idle_due = time.monotonic(), False
+            envelope = await cell.mailbox.get()
+            if envelope is None and cell.idle_due:
+                cell.idle_due = False
                 try:
                     if actor.on_idle_check():
                         return "passivated"

@@ -135,6 +135,14 @@ async def settle(rounds: int = 10) -> None:
         await asyncio.sleep(0)
 
 
+async def _eventually(check: Callable[[], bool], seconds: float = 2.0) -> bool:
+    for _ in range(int(seconds / 0.005)):
+        if check():
+            return True
+        await asyncio.sleep(0.005)
+    return check()
+
+
 def blocker() -> tuple[tuple[str, asyncio.Event, asyncio.Event], asyncio.Event, asyncio.Event]:
     entered, gate = asyncio.Event(), asyncio.Event()
     return ("block", entered, gate), entered, gate
@@ -376,6 +384,23 @@ async def test_idle_actor_is_passivated_and_removed(
     assert world.events[-1] == ("stop", "a", "passivated")
     assert world.store["a"] == ["x"]
     assert await system.ask("a", "state") == (2, ["x"])
+
+
+async def test_one_idle_sweep_per_system_finds_idle_actors(
+    make_system: SystemFactory, world: World
+) -> None:
+    system = make_system(idle_timeout=0.02)
+    assert system._idle_sweep is None
+    for key in ("a", "b", "c"):
+        await system.tell(key, "x")
+    assert system._idle_sweep is not None  # one timer for the system, none per actor or message
+    assert await _eventually(lambda: system.active_count() == 0)
+    stops = sorted(e for e in world.events if e[0] == "stop")
+    assert stops == [("stop", key, "passivated") for key in ("a", "b", "c")]
+    # Nothing left to sweep: it stops rescheduling until the next activation.
+    assert await _eventually(lambda: system._idle_sweep is None)
+    assert await system.ask("a", "state") == (2, ["x"])
+    assert system._idle_sweep is not None
 
 
 async def test_message_during_passivation_reaches_next_incarnation_after_on_stop(
