@@ -37,7 +37,7 @@ from server.realtime.hub import Bus, EventHub, account_room, user_room
 from server.realtime.presence import LocalPresence, Presence
 from server.store.base import Store
 from server.store.sqlite import SqliteStore
-from server.transports import http_api
+from server.transports import http_api, http_groups
 from server.transports.api_channel import ApiChannel
 from server.transports.base import Channel
 from server.transports.email import routes as email_routes
@@ -391,6 +391,7 @@ def build_app(settings: Settings) -> web.Application:
     whatsapp = server.channels["whatsapp"]
     assert isinstance(whatsapp, WhatsAppChannel)
     whatsapp_webhooks.register(app, server.workspace, whatsapp)
+    http_groups.register(app, server.workspace, whatsapp)
     email_routes.add_routes(app.router)
 
     async def healthz(request: web.Request) -> web.Response:

@@ -705,16 +705,32 @@ class Workspace:
             subject=inbound.subject,
         )
         reply = await self._ask(resolved.conversation_id, command)
-        if not reply.duplicate and resolved.account.settings.get("assignment_rules"):
+        await self._after_intake(resolved.account, reply)
+        return reply
+
+    async def intake_group(
+        self, account: ChannelAccount, conversation_id: str, command: c.AppendInbound
+    ) -> c.Reply:
+        """A participant's message in a WhatsApp group (its conversation found by the caller):
+        assignment rules and listeners run as for any inbound message."""
+        reply = await self._ask(conversation_id, command)
+        await self._after_intake(account, reply)
+        return reply
+
+    async def run_command(self, conversation_id: str, command: c.Command) -> c.Reply:
+        """Run a command on a conversation's actor (domain refusals raised)."""
+        return await self._ask(conversation_id, command)
+
+    async def _after_intake(self, account: ChannelAccount, reply: c.Reply) -> None:
+        if not reply.duplicate and account.settings.get("assignment_rules"):
             conversation = reply.conversation
             if conversation.assignee_user_id is None and conversation.assignee_team_id is None:
-                await self._auto_assign(resolved.account, conversation)
+                await self._auto_assign(account, conversation)
         for listener in self.inbound_listeners:
             try:
-                listener(resolved.account, reply)
+                listener(account, reply)
             except Exception:  # a listener's bug must not fail the provider's delivery
                 log.exception("intake.listener_failed", conversation_id=reply.conversation.id)
-        return reply
 
     async def post_assistant_note(
         self,

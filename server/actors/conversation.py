@@ -170,4 +170,6 @@ def _new_contact(command: c.Command) -> list[Record]:
             return [contact]
         case c.PostMessage(start_with=contact) if contact is not None:
             return [contact]
+        case c.StartGroup(contact=contact):
+            return [contact]
     return []

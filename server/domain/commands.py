@@ -8,12 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.domain.groups import GroupChange
 from server.domain.models import (
     Attachment,
     ChannelAccount,
     Contact,
     Conversation,
     DeliveryStatus,
+    GroupInfo,
     Tag,
     Team,
     Template,
@@ -33,6 +35,8 @@ class AppendInbound:
     attachments: tuple[Attachment, ...] = ()
     subject: str = ""
     received_at: float | None = None
+    # Stored as `Message.data` (a group message: the participant who wrote it).
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,27 @@ class AddAssistantNote:
 
 
 @dataclass(frozen=True, slots=True)
+class StartGroup:
+    """A WhatsApp group the provider accepted to create: starts its conversation. `contact`
+    stands for the group (its handles carry the request id, later the group id)."""
+
+    by: User
+    account: ChannelAccount
+    contact: Contact
+    group: GroupInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeGroup:
+    """Something happened to the group: `by` is the agent whose action WhatsApp accepted, or
+    None when WhatsApp's webhook says so (system)."""
+
+    account: ChannelAccount
+    change: GroupChange
+    by: User | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Get:
     """Read the current state (no change)."""
 
@@ -159,5 +184,7 @@ Command = (
     | LinkCustomer
     | ReportDelivery
     | AddAssistantNote
+    | StartGroup
+    | ChangeGroup
     | Get
 )

@@ -8,6 +8,7 @@ because it is the conversation's only writer, seqs are consecutive and never reu
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -15,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.domain import commands as c
-from server.domain import delivery, permissions, whatsapp_window
+from server.domain import delivery, groups, permissions, whatsapp_window
 from server.domain.business_hours import auto_reply_text
 from server.domain.errors import Conflict, Invalid, NotFound
 from server.domain.html import html_to_text
@@ -223,6 +224,10 @@ def decide(
             _report_delivery(change, command, target_message)
         case c.AddAssistantNote():
             _assistant_note(change, command)
+        case c.ChangeGroup():
+            _change_group(change, command)
+        case c.StartGroup():
+            raise Conflict("This group conversation exists already")
     return change.finish()
 
 
@@ -235,6 +240,8 @@ def _create(conversation_id: str, command: c.Command, *, now: float) -> Outcome:
             account, subject = command.account, command.subject
             if command.note:
                 raise Invalid("A new conversation starts with a message to the customer")
+        case c.StartGroup():
+            return _start_group(conversation_id, command, now=now)
         case _:
             raise NotFound("No such conversation", code="not_found")
     state = Conversation(
@@ -267,7 +274,7 @@ def _append_inbound(
         conv.snooze_until = None
         change.touch("status")
     conv.last_inbound_at = command.received_at or change.now
-    if conv.channel == ChannelKind.WHATSAPP:
+    if conv.channel == ChannelKind.WHATSAPP and conv.group is None:
         conv.window_expires_at = whatsapp_window.expires_at(conv.last_inbound_at)
     text = command.text or (html_to_text(command.html) if command.html else "")
     change.add_message(
@@ -281,8 +288,11 @@ def _append_inbound(
             html=command.html,
             attachments=list(command.attachments),
             provider_message_id=command.provider_message_id,
+            data=dict(command.data),
         )
     )
+    if conv.group is not None:
+        return  # auto-replies never fire in groups
     auto_reply = auto_reply_text(
         command.account.settings, first_contact=first_contact, at=change.now
     )
@@ -320,11 +330,13 @@ def _post(change: _Change, command: c.PostMessage) -> None:
     if not command.text.strip() and not command.html.strip() and not command.attachments:
         raise Invalid("A message needs text or an attachment")
     conv = change.conv
+    if conv.group is not None:
+        groups.check_send(conv.group, command.template, note=command.note)
     if command.note:
         kind, status = MessageKind.NOTE, None
     else:
         kind, status = MessageKind.OUTBOUND, DeliveryStatus.QUEUED
-        if conv.channel == ChannelKind.WHATSAPP:
+        if conv.channel == ChannelKind.WHATSAPP and conv.group is None:
             whatsapp_window.check_send(conv.last_inbound_at, change.now, command.template)
     message = change.add_message(
         Message(
@@ -348,6 +360,51 @@ def _post(change: _Change, command: c.PostMessage) -> None:
         if target is None:
             raise Invalid(f"Unknown follow-up action {command.then!r}")
         _set_status(change, command.by, command.account, target)
+
+
+def _start_group(conversation_id: str, command: c.StartGroup, *, now: float) -> Outcome:
+    groups.check_manage(command.by, command.account)
+    group = copy.deepcopy(command.group)
+    state = Conversation(
+        id=conversation_id,
+        account_id=command.account.id,
+        channel=ChannelKind.WHATSAPP,
+        contact_id=command.contact.id,
+        subject=group.subject,
+        last_activity_at=now,
+        created_at=now,
+        group=group,
+    )
+    change = _Change(state, created=True, now=now)
+    change.created()
+    change.system_line(
+        f"{command.by.name} created the WhatsApp group {group.subject!r}",
+        {"group_event": "create_requested", "by": command.by.id},
+    )
+    return change.finish()
+
+
+def _change_group(change: _Change, command: c.ChangeGroup) -> None:
+    conv = change.conv
+    if conv.group is None:
+        raise Invalid("This conversation is not a WhatsApp group", code="not_a_group")
+    if command.by is not None:
+        groups.check_manage(command.by, command.account)
+    group = copy.deepcopy(conv.group)
+    lines = groups.apply(
+        group, command.change, by=command.by.name if command.by else None, now=change.now
+    )
+    if group == conv.group:
+        return
+    conv.group = group
+    if conv.subject != group.subject:
+        conv.subject = group.subject
+        change.touch("subject")
+    change.touch("group")
+    for text, data in lines:
+        if command.by is not None:
+            data = {**data, "by_user": command.by.id}
+        change.system_line(text, data)
 
 
 def _assistant_note(change: _Change, command: c.AddAssistantNote) -> None:

@@ -314,6 +314,54 @@ class Message(Record):
         return text[:limit]
 
 
+class GroupState(StrEnum):
+    """A WhatsApp group's life at the provider: Meta creates groups asynchronously."""
+
+    CREATING = "creating"  # asked for; WhatsApp's group_create webhook not in yet
+    ACTIVE = "active"
+    FAILED = "failed"  # WhatsApp refused to create it
+    DELETED = "deleted"  # dissolved: the conversation is a read-only archive
+
+
+@dataclass(slots=True)
+class GroupParticipant(Record):
+    wa_id: str  # the member's WhatsApp id (their number without "+")
+    name: str = ""
+    role: str = "member"  # "admin" (the host number) | "member"
+    joined_at: float = 0.0
+
+
+@dataclass(slots=True)
+class GroupJoinRequest(Record):
+    id: str  # WhatsApp's join request id
+    wa_id: str
+    name: str = ""
+    requested_at: float = 0.0
+
+
+@dataclass(slots=True)
+class GroupInfo(Record):
+    """What a group conversation knows about its WhatsApp group (server/domain/groups.py)."""
+
+    group_id: str = ""  # WhatsApp's; empty until the group_create webhook names it
+    request_id: str = ""  # the create request's id, which that webhook echoes
+    host_number: str = ""  # the business number hosting the group
+    subject: str = ""
+    description: str = ""
+    join_approval: bool = False  # join requests must be approved
+    invite_link: str = ""
+    participants: list[GroupParticipant] = field(default_factory=list)
+    join_requests: list[GroupJoinRequest] = field(default_factory=list)
+    state: GroupState = GroupState.CREATING
+    failure_reason: str = ""
+    suspended: bool = False
+    created_by: str = ""
+    deleted_at: float | None = None
+    deleted_by: str = ""  # the user's name, or "WhatsApp"
+
+    _nested = {"participants": GroupParticipant, "join_requests": GroupJoinRequest}
+
+
 @dataclass(slots=True)
 class Conversation(Record):
     id: str
@@ -340,6 +388,10 @@ class Conversation(Record):
     # Fencing version: every write is conditional on it (see store.base.StaleWrite).
     version: int = 0
     created_at: float = field(default_factory=now)
+    # Set on a WhatsApp group conversation (its contact stands for the group).
+    group: GroupInfo | None = None
+
+    _nested = {"group": GroupInfo}
 
 
 @dataclass(slots=True)

@@ -40,6 +40,12 @@ class WhatsAppChannel:
 
     async def send(self, outgoing: Outgoing) -> SendResult:
         account, contact = outgoing.account, outgoing.contact
+        group = outgoing.conversation.group
+        if group is not None:
+            if account.settings.get("provider") != config.CLOUD or not group.group_id:
+                raise DeliveryError("This WhatsApp group cannot receive messages", retryable=False)
+            sent_id = await self.cloud.send(account, "", outgoing.message, group_id=group.group_id)
+            return SendResult(provider_message_id=sent_id)
         phone = contact.handles.get("whatsapp") or contact.phone
         if not phone:
             raise DeliveryError("The contact has no WhatsApp number", retryable=False)

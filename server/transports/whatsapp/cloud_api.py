@@ -91,10 +91,14 @@ class CloudApi:
             raise DeliveryError("WhatsApp answered without a JSON object", retryable=True)
         return answer
 
-    async def send(self, account: ChannelAccount, phone: str, message: Message) -> str:
-        """Send one stored outbound message; the first wamid WhatsApp gave it."""
-        to = phone.lstrip("+")
-        base: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    async def send(
+        self, account: ChannelAccount, phone: str, message: Message, *, group_id: str = ""
+    ) -> str:
+        """Send one stored outbound message (to a group when `group_id` is given); the first
+        wamid WhatsApp gave it."""
+        to = group_id or phone.lstrip("+")
+        recipient_type = "group" if group_id else "individual"
+        base: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": recipient_type}
         bodies: list[dict[str, Any]] = []
         template = message.data.get("template")
         if isinstance(template, dict):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain.errors import Invalid
+from server.domain.groups import GroupChange
 from server.domain.models import TemplateApproval
 from server.transports.base import Inbound
 from server.transports.whatsapp.config import normalize_phone
@@ -55,6 +56,17 @@ class MediaRef:
 class ParsedMessage:
     inbound: Inbound
     media: tuple[MediaRef, ...] = ()
+    group_id: str = ""  # set when a participant wrote in a WhatsApp group
+
+
+@dataclass(frozen=True, slots=True)
+class GroupUpdate:
+    """One item of a group webhook (`value.groups[]`): which group (or, for a create, which
+    request) and what changed."""
+
+    field: str
+    change: GroupChange
+    request_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +89,7 @@ class CloudWebhook:
     messages: list[ParsedMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     reviews: list[TemplateReview] = field(default_factory=list)
+    groups: list[GroupUpdate] = field(default_factory=list)
     skipped: int = 0  # changes for another phone number or of a field we do not handle
 
 
@@ -115,6 +128,18 @@ def parse_cloud(payload: Any, phone_number_id: str) -> CloudWebhook:
                             out.statuses.append(update)
                 case "message_template_status_update":
                     out.reviews.append(_review(value))
+                case field_name if field_name in GROUP_FIELDS:
+                    metadata = value.get("metadata")
+                    number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+                    if number is not None and str(number) != phone_number_id:
+                        out.skipped += 1
+                        continue
+                    for item in _list(value, "groups"):
+                        group_update = _group_update(str(field_name), item)
+                        if group_update is None:
+                            out.skipped += 1
+                        else:
+                            out.groups.append(group_update)
                 case _:
                     out.skipped += 1
     return out
@@ -168,6 +193,9 @@ def _cloud_message(message: Any, names: dict[str, str]) -> ParsedMessage:
         text = _str(body, "caption")
     else:
         text = _describe(kind, body, message)
+    group_id = _str(message, "group_id")
+    if len(group_id) > 256:
+        raise PayloadError("messages[].group_id is too long")
     return ParsedMessage(
         Inbound(
             provider_message_id=wamid,
@@ -177,6 +205,7 @@ def _cloud_message(message: Any, names: dict[str, str]) -> ParsedMessage:
             text=text[:MAX_TEXT],
         ),
         media,
+        group_id,
     )
 
 
@@ -271,6 +300,118 @@ def _review(value: dict[str, Any]) -> TemplateReview:
         approval=REVIEW_STATES[event],
         reason="" if reason in ("", "NONE") else reason,
     )
+
+
+# ---------------------------------------------------------------------------- groups
+GROUP_FIELDS = (
+    "group_lifecycle_update",
+    "group_participants_update",
+    "group_settings_update",
+    "group_status_update",
+)
+
+
+def _timestamp(item: dict[str, Any]) -> float:
+    try:
+        return float(item.get("timestamp") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _error_reason(item: dict[str, Any]) -> str:
+    errors = item.get("errors")
+    if not isinstance(errors, list) or not errors:
+        return ""
+    first = errors[0] if isinstance(errors[0], dict) else {}
+    title = _str(first, "title") or _str(first, "message") or "error"
+    details = _str(first.get("error_data"), "details")
+    reason = f"WhatsApp error {first.get('code', '?')}: {title}"
+    if details and details != title:
+        reason += f" ({details})"
+    return reason[:500]
+
+
+def _people(items: Any) -> tuple[tuple[str, str], ...]:
+    """(wa_id, name) pairs from `[{"wa_id", "profile"?: {"name"}}]`."""
+    out = []
+    for item in items if isinstance(items, list) else []:
+        wa_id = _str(item, "wa_id") or _str(item, "input")
+        if not wa_id:
+            continue
+        try:
+            wa_id = normalize_phone(wa_id).lstrip("+")
+        except Invalid:
+            raise PayloadError(f"participant {wa_id!r} is not a phone number") from None
+        name = _str(item.get("profile"), "name") or _str(item, "name")
+        out.append((wa_id, name[:256]))
+    return tuple(out)
+
+
+def _group_update(field_name: str, item: Any) -> GroupUpdate | None:
+    """One `value.groups[]` item; None for a type we do not act on (a failed settings change,
+    a failed removal: nothing changed)."""
+    if not isinstance(item, dict):
+        raise PayloadError("value.groups[] must be objects")
+    kind, group_id = _str(item, "type"), _str(item, "group_id")
+    request_id, at = _str(item, "request_id"), _timestamp(item)
+    if len(group_id) > 256 or len(request_id) > 256:
+        raise PayloadError("group_id and request_id must be at most 256 characters")
+    error = _error_reason(item)
+
+    def update(change_kind: str, **values: Any) -> GroupUpdate:
+        change = GroupChange(change_kind, group_id=group_id, at=at, **values)
+        return GroupUpdate(field_name, change, request_id)
+
+    match kind:
+        case "group_create":
+            if not request_id:
+                raise PayloadError("group_create needs request_id")
+            if error:
+                return update("create_failed", reason=error)
+            if not group_id:
+                raise PayloadError("group_create needs group_id")
+            return update("created", invite_link=_str(item, "invite_link")[:2048])
+        case "group_delete":
+            return None if error or not group_id else update("deleted")
+    if not group_id:
+        raise PayloadError(f"{kind or 'a group update'} needs group_id")
+    match kind:
+        case "group_participants_add":
+            people = _people(item.get("added_participants"))
+            return update("joined", participants=people) if people else None
+        case "group_participants_remove":
+            people = _people(item.get("removed_participants"))
+            if not people:
+                return None
+            left = _str(item, "initiated_by") == "participant"
+            return update("left" if left else "removed", participants=people)
+        case "group_join_request_created" | "group_join_request_revoked":
+            request = _str(item, "join_request_id")
+            wa_id = _str(item, "wa_id")
+            if not request or not wa_id:
+                raise PayloadError(f"{kind} needs join_request_id and wa_id")
+            people = _people([{"wa_id": wa_id, "profile": item.get("profile")}])
+            change_kind = (
+                "join_requested" if kind == "group_join_request_created" else "join_request_revoked"
+            )
+            return update(change_kind, participants=people, join_request_id=request)
+        case "group_settings_update":
+            if error:
+                return None
+            subject = item.get("group_subject")
+            description = item.get("group_description")
+            return update(
+                "settings",
+                subject=_str(subject, "text")[:128] if isinstance(subject, dict) else None,
+                description=(
+                    _str(description, "text")[:2048] if isinstance(description, dict) else None
+                ),
+            )
+        case "group_suspend":
+            return update("suspended")
+        case "group_suspend_cleared":
+            return update("suspension_lifted")
+    return None
 
 
 # ---------------------------------------------------------------------------- Twilio

@@ -29,6 +29,7 @@ from server.transports.base import DeliveryError
 from server.transports.http_common import current_user, json_response, read_body
 from server.transports.whatsapp import config, signatures, templates_sync
 from server.transports.whatsapp.channel import WhatsAppChannel
+from server.transports.whatsapp.groups import GraphGroups, GroupService
 from server.transports.whatsapp.http import MediaError
 from server.transports.whatsapp.parse import (
     REVIEW_STATES,
@@ -51,6 +52,7 @@ class WhatsAppWebhooks:
     def __init__(self, workspace: Workspace, channel: WhatsAppChannel) -> None:
         self.workspace = workspace
         self.channel = channel
+        self.groups = GroupService(workspace, GraphGroups(channel.client))
 
     def _account(self, request: web.Request, provider: str) -> ChannelAccount:
         account_id = request.match_info["account_id"]
@@ -97,6 +99,8 @@ class WhatsAppWebhooks:
             await self._status(account, status)
         for review in parsed.reviews:
             await self._review(account, review)
+        for update in parsed.groups:
+            await self.groups.on_update(account, update)
         return json_response({"ok": True})
 
     # ------------------------------------------------------------------ Twilio
@@ -154,6 +158,9 @@ class WhatsAppWebhooks:
         inbound = dataclasses.replace(
             inbound, text="\n".join(lines), attachments=tuple(attachments)
         )
+        if parsed.group_id:
+            await self.groups.intake(account, parsed.group_id, inbound)
+            return
         await self.workspace.intake(account.id, inbound)
 
     async def _status(self, account: ChannelAccount, status: StatusUpdate) -> None:
