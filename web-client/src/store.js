@@ -948,3 +948,17 @@ export async function searchMessages(q, { limit = 50 } = {}) {
   for (const h of hits) ensureRelated(h.conversation);
   return hits;
 }
+
+// --------------------------------------------------------------------------- workspace settings
+
+/** The admin Settings area changed accounts, templates, tags, users or teams: fetch them
+ *  again so menus and pickers offer what was just saved. A tag deleted meanwhile stays known,
+ *  marked deleted: conversations keep showing it, menus no longer offer it. */
+export async function reloadWorkspace() {
+  const before = state.tags;
+  const boot = await get('/api/bootstrap');
+  applyBootstrap(boot);
+  const kept = {};
+  for (const [id, tag] of Object.entries(before)) if (!state.tags[id]) kept[id] = { ...tag, deleted: true };
+  if (Object.keys(kept).length) set((s) => ({ tags: { ...kept, ...s.tags } }));
+}

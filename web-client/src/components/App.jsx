@@ -5,6 +5,7 @@ import { dismissToast, login, logout, selectConversation } from '../store.js';
 import { ConversationList } from './ConversationList.jsx';
 import { Dashboard, DashboardButton } from './Dashboard.jsx';
 import { NewConversationDialog, SettingsDialog } from './Dialogs.jsx';
+import { SettingsArea, SettingsButton } from './SettingsArea.jsx';
 import { IconInbox, IconLogout, IconPlus, IconSettings, IconWifiOff } from './icons.jsx';
 import { Thread } from './Thread.jsx';
 
@@ -110,7 +111,7 @@ export function Avatar({ user, name, size = 28, status }) {
   );
 }
 
-function TopBar({ s, onNew, onSettings, onDashboard }) {
+function TopBar({ s, onNew, onSettings, onDashboard, onAdmin }) {
   const online = Object.values(s.users).filter((u) => isOnline(s.presence[u.id]));
   online.sort((a, b) => (a.id === s.me.id ? -1 : b.id === s.me.id ? 1 : a.name.localeCompare(b.name)));
   return (
@@ -141,6 +142,7 @@ function TopBar({ s, onNew, onSettings, onDashboard }) {
           <span class="hide-narrow">New</span>
         </button>
         <DashboardButton onClick={onDashboard} />
+        <SettingsButton me={s.me} onClick={onAdmin} />
         <button type="button" class="btn btn-icon" onClick={onSettings} aria-label="Settings" title="Settings" data-testid="open-settings">
           <IconSettings />
         </button>
@@ -221,7 +223,7 @@ function Shell({ s }) {
       <a class="skip-link" href="#thread-main">
         Skip to conversation
       </a>
-      <TopBar s={s} onNew={() => setDialog('new')} onSettings={() => setDialog('settings')} onDashboard={() => setDialog('dashboard')} />
+      <TopBar s={s} onNew={() => setDialog('new')} onSettings={() => setDialog('settings')} onDashboard={() => setDialog('dashboard')} onAdmin={() => setDialog('admin')} />
       <ConnectionBanner s={s} />
       <div class={`workspace ${s.selectedId ? 'has-thread' : 'no-thread'}`}>
         <ConversationList s={s} />
@@ -244,6 +246,7 @@ function Shell({ s }) {
       {dialog === 'settings' ? <SettingsDialog s={s} onClose={() => setDialog(null)} /> : null}
       {dialog === 'new' ? <NewConversationDialog s={s} onClose={() => setDialog(null)} /> : null}
       {dialog === 'dashboard' ? <Dashboard s={s} onClose={() => setDialog(null)} /> : null}
+      {dialog === 'admin' ? <SettingsArea s={s} onClose={() => setDialog(null)} /> : null}
     </div>
   );
 }
