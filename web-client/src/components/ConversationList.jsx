@@ -4,10 +4,12 @@ import { CHANNEL_LABELS, STATUSES, STATUS_LABELS, TABS, contrastText, formatFull
 import { ensureTags, loadList, loadMore, selectConversation, setQuery } from '../store.js';
 import { Avatar } from './App.jsx';
 import { ChannelIcon } from './icons.jsx';
+import { GroupCreateButton, GroupIcon } from './GroupCreate.jsx';
 import { SearchBox, SearchResults, useMessageSearch } from './Search.jsx';
 
 export function displayName(conv, s) {
   if (!conv) return '';
+  if (conv.group) return conv.group.subject || conv.subject || 'WhatsApp group';
   const customer = conv.customer_id ? s.customers[conv.customer_id] : null;
   if (customer && customer.name) return customer.name;
   const contact = s.contacts[conv.contact_id];
@@ -51,7 +53,7 @@ const Row = memo(function Row({ conv, name, selected, tags, tz, assignee, typing
         onClick={() => selectConversation(conv.id)}
       >
         <span class="row-icon">
-          <ChannelIcon kind={conv.channel} />
+          {conv.group ? <GroupIcon /> : <ChannelIcon kind={conv.channel} />}
         </span>
         <span class="row-main">
           <span class="row-top">
@@ -186,6 +188,7 @@ export function ConversationList({ s }) {
         <h1 id="list-title" class="list-title">
           Inbox
         </h1>
+        <GroupCreateButton s={s} />
         <SearchBox search={search} />
         <div class="tabs" role="tablist" aria-label="Conversation views">
           {TABS.map((t) => (

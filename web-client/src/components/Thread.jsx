@@ -9,6 +9,8 @@ import { ChannelIcon, IconChevronLeft, IconPanel, IconX } from './icons.jsx';
 import { MessageItem } from './Messages.jsx';
 import { WhatsAppWindow } from './WhatsAppWindow.jsx';
 import { templateOnly } from '../lib/whatsapp.js';
+import { sendBlock } from '../lib/groups.js';
+import { GroupPanel } from './GroupPanel.jsx';
 
 export function Thread({ s, id, conv, detailsOpen, setDetailsOpen }) {
   const thread = s.threads[id] || { messages: [], loading: true };
@@ -58,7 +60,7 @@ export function Thread({ s, id, conv, detailsOpen, setDetailsOpen }) {
               <ChannelIcon kind={conv.channel} size={14} />
               <span>{account ? account.name : CHANNEL_LABELS[conv.channel]}</span>
               {handle ? <span class="muted">· {handle}</span> : null}
-              {conv.subject ? <span class="muted">· {conv.subject}</span> : null}
+              {conv.subject && !conv.group ? <span class="muted">· {conv.subject}</span> : null}
               <StatusBadge status={conv.status} />
             </div>
           </div>
@@ -98,8 +100,18 @@ export function Thread({ s, id, conv, detailsOpen, setDetailsOpen }) {
             </span>
           ) : null}
         </div>
-        <WhatsAppWindow s={s} conv={conv} />
-        <Composer key={id} s={s} conv={conv} notesOnly={templateOnly(conv, s.clock)} />
+        {conv.group ? (
+          sendBlock(conv) ? (
+            <div class={`group-send-block ${conv.group.suspended ? 'is-danger' : ''}`} role="status" data-testid="group-send-block">
+              {sendBlock(conv)}
+            </div>
+          ) : null
+        ) : (
+          <WhatsAppWindow s={s} conv={conv} />
+        )}
+        {conv.group && conv.group.state === 'deleted' ? null : (
+          <Composer key={id} s={s} conv={conv} notesOnly={conv.group ? !!sendBlock(conv) : templateOnly(conv, s.clock)} />
+        )}
       </div>
       {detailsOpen ? (
         <aside class="details" aria-label="Conversation details" data-testid="details">
@@ -109,7 +121,8 @@ export function Thread({ s, id, conv, detailsOpen, setDetailsOpen }) {
               <IconX />
             </button>
           </div>
-          <section class="details-section">
+          {conv.group ? <GroupPanel s={s} conv={conv} /> : null}
+          {conv.group ? null : <section class="details-section">
             <h4>Contact</h4>
             <dl class="kv">
               <dt>Name</dt>
@@ -127,12 +140,14 @@ export function Thread({ s, id, conv, detailsOpen, setDetailsOpen }) {
                 </>
               ) : null}
             </dl>
-          </section>
-          <CustomerSection s={s} conv={conv} />
-          <section class="details-section">
-            <h4 id="tags-heading">Tags</h4>
-            <TagEditor s={s} conv={conv} />
-          </section>
+          </section>}
+          {conv.group ? null : <CustomerSection s={s} conv={conv} />}
+          {conv.group ? null : (
+            <section class="details-section">
+              <h4 id="tags-heading">Tags</h4>
+              <TagEditor s={s} conv={conv} />
+            </section>
+          )}
           <section class="details-section">
             <h4>Conversation</h4>
             <dl class="kv">
