@@ -170,6 +170,24 @@ BODIES: dict[tuple[str, str], Schema] = {
         status={"enum": ["delivered", "read", "failed"]},
         reason=STR,
     ),
+    ("POST", "/api/groups"): _obj(
+        ["account_id", "subject"],
+        account_id=STR,
+        subject={"type": "string", "maxLength": 128},
+        description={"type": "string", "maxLength": 2048},
+        join_approval=BOOL,
+    ),
+    ("PATCH", "/api/conversations/{id}/group"): _obj(
+        subject={"type": "string", "maxLength": 128},
+        description={"type": "string", "maxLength": 2048},
+    ),
+    ("POST", "/api/conversations/{id}/group/invites"): _obj(
+        ["template_id"],
+        template_id=STR,
+        phones=IDS,
+        conversation_ids=IDS,
+        template_params={"type": "object", "additionalProperties": STR},
+    ),
 }
 
 QUERIES: dict[tuple[str, str], list[str]] = {
@@ -190,6 +208,8 @@ QUERIES: dict[tuple[str, str], list[str]] = {
     ("GET", "/api/search"): ["q", "limit"],
     ("GET", "/api/metrics"): ["since", "until", "account_id", "business_hours"],
     ("POST", "/api/logout"): ["everywhere"],
+    ("GET", "/api/groups/recipients"): ["q"],
+    ("GET", "/api/conversations/{id}/group/invite-candidates"): ["q", "cursor"],
 }
 
 ERROR = _obj(["error"], error=_obj(["code", "message"], code=STR, message=STR))
