@@ -27,6 +27,7 @@ import {
   setDay,
   setGrantFlag,
   timeZones,
+  validateApiForm,
   validateAutomation,
   validateEmailForm,
   validateWhatsAppForm,
@@ -34,7 +35,7 @@ import {
   whatsappPayload,
 } from '../lib/settings.js';
 import { announce } from '../store.js';
-import { Check, Field, FormError, Saved, SecretField, SelectField, StatusBadge, TextField, useSubmit } from './SettingsCommon.jsx';
+import { Check, Field, FormError, Saved, SecretField, SelectField, StatusBadge, TextField, useChecked, useSubmit } from './SettingsCommon.jsx';
 import { ChannelIcon } from './icons.jsx';
 
 /** The URLs an admin configures at the provider for this account. */
@@ -212,7 +213,9 @@ const EMAIL_FIELDS = ['name', 'address', 'sender_name', 'imap_host', 'imap_port'
 
 function Connection({ account, autoTest, onChanged }) {
   const [f, setF] = useState(() => (account.kind === 'email' ? emailForm(account) : account.kind === 'whatsapp' ? whatsappForm(account) : { name: account.name, webhook_url: (account.settings || {}).webhook_url || '' }));
-  const [errors, setErrors] = useState({});
+  const { errors, check } = useChecked(() =>
+    account.kind === 'email' ? validateEmailForm(f, { isNew: false }) : account.kind === 'whatsapp' ? validateWhatsAppForm(f, account) : validateApiForm(f),
+  );
   const [saved, setSaved] = useState('');
   const [test, setTest] = useState(null);
   const sub = useSubmit();
@@ -234,23 +237,17 @@ function Connection({ account, autoTest, onChanged }) {
   const submit = async (e) => {
     e.preventDefault();
     setSaved('');
-    let errs = {};
+    const errs = check();
+    if (Object.keys(errs).length) return;
     let body;
-    if (account.kind === 'email') {
-      errs = validateEmailForm(f, { isNew: false });
-      body = emailPayload(f, account);
-    } else if (account.kind === 'whatsapp') {
-      errs = validateWhatsAppForm(f, account);
-      body = whatsappPayload(f, account);
-    } else {
-      if (!f.name.trim()) errs.name = 'Give the channel a name';
+    if (account.kind === 'email') body = emailPayload(f, account);
+    else if (account.kind === 'whatsapp') body = whatsappPayload(f, account);
+    else {
       const settings = { ...(account.settings || {}) };
       if (f.webhook_url.trim()) settings.webhook_url = f.webhook_url.trim();
       else delete settings.webhook_url;
       body = { name: f.name.trim(), settings };
     }
-    setErrors(errs);
-    if (Object.keys(errs).length) return;
     const fields = account.kind === 'email' ? EMAIL_FIELDS : Object.keys(f).concat(['access_token', 'app_secret', 'verify_token', 'auth_token']);
     const res = await sub.run(() => patch(`/api/accounts/${encodeURIComponent(account.id)}`, body), fields);
     if (res && res.account) {
@@ -292,7 +289,7 @@ function Connection({ account, autoTest, onChanged }) {
         ))}
         <FormError message={sub.formError} />
         <div class="form-actions">
-          <Saved message={saved} />
+          <Saved message={saved} testid="connection-saved" />
           {account.kind === 'email' ? (
             <button type="button" class="btn" onClick={runTest} disabled={tester.busy} data-testid="email-test">
               {tester.busy ? 'Testing…' : 'Test connection'}
@@ -478,7 +475,7 @@ function Rules({ s, form, setForm, errors }) {
 
 function Automation({ s, account, onChanged }) {
   const [form, setForm] = useState(() => automationForm(account));
-  const [errors, setErrors] = useState({});
+  const { errors, check } = useChecked(() => validateAutomation(form));
   const [saved, setSaved] = useState('');
   const sub = useSubmit();
   const upd = (k) => (v) => setForm((x) => ({ ...x, [k]: v }));
@@ -486,8 +483,7 @@ function Automation({ s, account, onChanged }) {
   const submit = async (e) => {
     e.preventDefault();
     setSaved('');
-    const errs = validateAutomation(form);
-    setErrors(errs);
+    const errs = check();
     if (Object.keys(errs).length) return;
     const res = await sub.run(() => patch(`/api/accounts/${encodeURIComponent(account.id)}`, automationPayload(account, form)), ['signature_html', 'sender_name', 'business_hours', 'auto_reply', 'assignment_rules', 'assistant']);
     if (res && res.account) {
@@ -558,7 +554,7 @@ function Automation({ s, account, onChanged }) {
         </fieldset>
         <FormError message={sub.formError} />
         <div class="form-actions">
-          <Saved message={saved} />
+          <Saved message={saved} testid="automation-saved" />
           <button type="submit" class="btn btn-primary" disabled={sub.busy} data-testid="automation-save">
             {sub.busy ? 'Saving…' : 'Save settings'}
           </button>

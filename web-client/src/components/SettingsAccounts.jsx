@@ -18,7 +18,7 @@ import {
 } from '../lib/settings.js';
 import { announce, reloadWorkspace } from '../store.js';
 import { AccountDetail, EmailFields, WhatsAppFields, webhookUrls } from './SettingsAccountDetail.jsx';
-import { FormError, Loading, StatusBadge, TextField, useList, useSubmit } from './SettingsCommon.jsx';
+import { FormError, Loading, StatusBadge, TextField, useChecked, useList, useSubmit } from './SettingsCommon.jsx';
 import { ChannelIcon } from './icons.jsx';
 
 export function SettingsAccounts({ s }) {
@@ -164,13 +164,12 @@ const EMAIL_FIELDS = ['name', 'address', 'sender_name', 'imap_host', 'imap_port'
 function AddEmail({ onCancel, onCreated }) {
   const [provider, setProvider] = useState('imap');
   const [f, setF] = useState(() => emailForm(null));
-  const [errors, setErrors] = useState({});
+  const { errors, check } = useChecked(() => validateEmailForm(f, { isNew: true }));
   const sub = useSubmit();
 
   const submit = async (e) => {
     e.preventDefault();
-    const errs = validateEmailForm(f, { isNew: true });
-    setErrors(errs);
+    const errs = check();
     if (Object.keys(errs).length) return;
     const res = await sub.run(() => post('/api/accounts', emailPayload(f, null)), EMAIL_FIELDS);
     if (res && res.account) {
@@ -216,13 +215,12 @@ function AddEmail({ onCancel, onCreated }) {
 
 function AddWhatsApp({ onCancel, onCreated }) {
   const [f, setF] = useState(() => whatsappForm(null, 'cloud'));
-  const [errors, setErrors] = useState({});
+  const { errors, check } = useChecked(() => validateWhatsAppForm(f, null));
   const sub = useSubmit();
 
   const submit = async (e) => {
     e.preventDefault();
-    const errs = validateWhatsAppForm(f, null);
-    setErrors(errs);
+    const errs = check();
     if (Object.keys(errs).length) return;
     const res = await sub.run(() => post('/api/accounts', whatsappPayload(f, null)), Object.keys(f).concat(['access_token', 'app_secret', 'verify_token', 'auth_token']));
     if (res && res.account) {
@@ -269,14 +267,13 @@ function AddWhatsApp({ onCancel, onCreated }) {
 
 function AddApi({ onDone, onCreated }) {
   const [f, setF] = useState({ name: '', webhook_url: '' });
-  const [errors, setErrors] = useState({});
+  const { errors, check } = useChecked(() => validateApiForm(f));
   const [created, setCreated] = useState(null); // {account, credentials}: shown once
   const sub = useSubmit();
 
   const submit = async (e) => {
     e.preventDefault();
-    const errs = validateApiForm(f);
-    setErrors(errs);
+    const errs = check();
     if (Object.keys(errs).length) return;
     const res = await sub.run(() => post('/api/accounts', apiPayload(f)), ['name', 'webhook_url']);
     if (res && res.account) {

@@ -155,6 +155,20 @@ export function ConfirmButton({ label, question, confirmLabel, onConfirm, testid
   );
 }
 
+/** Client-side checks that show after the first submit and then follow every edit, so a
+ *  corrected field loses its error at once. `check()` (in submit) returns the errors. */
+export function useChecked(validate) {
+  const [tried, setTried] = useState(false);
+  const errors = tried ? validate() : {};
+  return {
+    errors,
+    check: () => {
+      setTried(true);
+      return validate();
+    },
+  };
+}
+
 /** GET `path` once, picking `key` from the answer; `reload()` fetches again. */
 export function useList(path, key) {
   const [items, setItems] = useState(null);

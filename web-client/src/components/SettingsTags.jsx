@@ -4,7 +4,7 @@ import { api, patch, post } from '../lib/api.js';
 import { contrastText } from '../lib/logic.js';
 import { TAG_COLORS, tagForm, tagPayload, validateTagForm } from '../lib/settings.js';
 import { announce, reloadWorkspace } from '../store.js';
-import { ConfirmButton, Field, FormError, Loading, TextField, useList, useSubmit } from './SettingsCommon.jsx';
+import { ConfirmButton, Field, FormError, Loading, TextField, useChecked, useList, useSubmit } from './SettingsCommon.jsx';
 
 export function SettingsTags() {
   const { items: tags, setItems, error } = useList('/api/tags', 'tags');
@@ -74,15 +74,14 @@ export function SettingsTags() {
 
 function TagForm({ tag = null, tags, onSaved, onCancel }) {
   const [f, setF] = useState(() => tagForm(tag));
-  const [errors, setErrors] = useState({});
+  const { errors, check } = useChecked(() => validateTagForm(f, tags, tag && tag.id));
   const sub = useSubmit();
   const upd = (k) => (v) => setF((x) => ({ ...x, [k]: v }));
   const fields = ['name', 'description', 'color'];
 
   const submit = async (e) => {
     e.preventDefault();
-    const errs = validateTagForm(f, tags, tag && tag.id);
-    setErrors(errs);
+    const errs = check();
     if (Object.keys(errs).length) return;
     const res = await sub.run(
       () => (tag ? patch(`/api/tags/${encodeURIComponent(tag.id)}`, tagPayload(f)) : post('/api/tags', tagPayload(f))),

@@ -17,7 +17,7 @@ import {
   validateTemplateForm,
 } from '../lib/settings.js';
 import { announce, reloadWorkspace } from '../store.js';
-import { ConfirmButton, Field, FormError, Loading, SelectField, TextField, useList, useSubmit } from './SettingsCommon.jsx';
+import { ConfirmButton, Field, FormError, Loading, SelectField, TextField, useChecked, useList, useSubmit } from './SettingsCommon.jsx';
 
 const TYPE_LABEL = Object.fromEntries(TEMPLATE_TYPES.map((t) => [t.value, t.label]));
 
@@ -171,7 +171,6 @@ export function SettingsTemplates({ s }) {
 
 function TemplateForm({ template = null, resubmit = false, accounts, defaultAccount = '', onSaved, onCancel }) {
   const [f, setF] = useState(() => templateForm(template, defaultAccount || (accounts[0] && accounts[0].id) || ''));
-  const [errors, setErrors] = useState({});
   const sub = useSubmit();
   const contentRef = useRef(null);
   const upd = (k) => (v) => setF((x) => ({ ...x, [k]: v }));
@@ -179,6 +178,7 @@ function TemplateForm({ template = null, resubmit = false, accounts, defaultAcco
   const isWhatsApp = account && account.kind === 'whatsapp';
   const isTwilio = isWhatsApp && (account.settings || {}).provider === 'twilio';
   const unknown = unknownVariables(f.content);
+  const { errors, check } = useChecked(() => validateTemplateForm(f, account));
   const err = (k) => errors[k] || sub.fieldError(k);
 
   const insert = (name) => {
@@ -197,8 +197,7 @@ function TemplateForm({ template = null, resubmit = false, accounts, defaultAcco
 
   const submit = async (e) => {
     e.preventDefault();
-    const errs = validateTemplateForm(f, account);
-    setErrors(errs);
+    const errs = check();
     if (Object.keys(errs).length) return;
     const body = templatePayload(f, account);
     const res = await sub.run(

@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { api, patch, post } from '../lib/api.js';
 import { teamPayload, userForm, userPayload, validatePassword, validateUserForm } from '../lib/settings.js';
 import { announce, reloadWorkspace } from '../store.js';
-import { Check, ConfirmButton, FormError, Loading, SelectField, TextField, useList, useSubmit } from './SettingsCommon.jsx';
+import { Check, ConfirmButton, FormError, Loading, SelectField, TextField, useChecked, useList, useSubmit } from './SettingsCommon.jsx';
 
 const ROLES = [
   { value: 'agent', label: 'Agent' },
@@ -121,15 +121,14 @@ export function SettingsUsers({ s }) {
 
 function UserForm({ user = null, isMe = false, onSaved, onCancel }) {
   const [f, setF] = useState(() => userForm(user));
-  const [errors, setErrors] = useState({});
+  const { errors, check } = useChecked(() => validateUserForm(f, { isNew: !user }));
   const sub = useSubmit();
   const upd = (k) => (v) => setF((x) => ({ ...x, [k]: v }));
   const err = (k) => errors[k] || sub.fieldError(k);
 
   const submit = async (e) => {
     e.preventDefault();
-    const errs = validateUserForm(f, { isNew: !user });
-    setErrors(errs);
+    const errs = check();
     if (Object.keys(errs).length) return;
     const body = userPayload(f, user);
     if (user && Object.keys(body).length === 0) {
