@@ -381,7 +381,9 @@ class FakeGraph(FakeService):
         if refused is not None:
             return refused
         assert group is not None
-        users = [p.get("user") for p in (body or {}).get("participants", []) if isinstance(p, dict)]
+        users = [
+            str(p.get("user")) for p in (body or {}).get("participants", []) if isinstance(p, dict)
+        ]
         if not users or any(u not in group.members for u in users):
             return _invalid("participants must be members of the group")
         for user in users:
