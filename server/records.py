@@ -253,8 +253,13 @@ def clean_branches(value: Any, existing: list[Branch]) -> list[Branch]:
     return out
 
 
+MIN_PASSWORD_LENGTH = 8
+
+
 async def _hash(password: str) -> str:
     """Argon2 takes tens of milliseconds: off the event loop."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"The password must have at least {MIN_PASSWORD_LENGTH} characters")
     return await asyncio.to_thread(hash_password, password)
 
 

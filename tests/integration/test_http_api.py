@@ -302,15 +302,27 @@ async def test_admin_only_writes_and_users_never_show_password_hashes(env: Env) 
         "POST",
         "/api/users",
         "admin",
-        {"email": "Zed@Test.example", "name": "Zed", "password": "pw", "time_zone": "Asia/Tokyo"},
+        {
+            "email": "Zed@Test.example",
+            "name": "Zed",
+            "password": "zed-password",
+            "time_zone": "Asia/Tokyo",
+        },
         status=201,
     )
     assert created["user"]["email"] == "zed@test.example"
     assert "password_hash" not in created["user"]
     status, data = await env.call(
-        "POST", "/api/users", "admin", {"email": "zed@test.example", "name": "Z2", "password": "p"}
+        "POST",
+        "/api/users",
+        "admin",
+        {"email": "zed@test.example", "name": "Z2", "password": "z2-password"},
     )
     assert status == 409 and data["error"]["code"] == "conflict"
+    status, data = await env.call(
+        "POST", "/api/users", "admin", {"email": "new@test.example", "name": "N", "password": "p"}
+    )
+    assert status == 400 and "at least 8 characters" in data["error"]["message"]
     status, _ = await env.call(
         "POST", "/api/users", "admin", {"email": "bad", "name": "Z2", "password": "p"}
     )

@@ -179,12 +179,19 @@ async def test_users_admin_only_hashing_and_last_admin(records: Records) -> None
     with pytest.raises(Forbidden, match="Only admins can add users"):
         await records.create_user(AGENT, {"email": "n@x.example", "name": "N", "password": "p"})
     user = await records.create_user(
-        ADMIN, {"email": "N@X.example", "name": "N", "password": "pw", "send_key": "none"}
+        ADMIN,
+        {"email": "N@X.example", "name": "N", "password": "pw-long-enough", "send_key": "none"},
     )
-    assert user.email == "n@x.example" and verify_password(user.password_hash, "pw")
+    assert user.email == "n@x.example" and verify_password(user.password_hash, "pw-long-enough")
     assert (await records.workspace.user(user.id)).name == "N"  # cache refreshed
     with pytest.raises(Conflict):
-        await records.create_user(ADMIN, {"email": "n@x.example", "name": "M", "password": "p"})
+        await records.create_user(
+            ADMIN, {"email": "n@x.example", "name": "M", "password": "another-password"}
+        )
+    with pytest.raises(Invalid, match="at least 8 characters"):
+        await records.create_user(
+            ADMIN, {"email": "short@x.example", "name": "S", "password": "1234567"}
+        )
     with pytest.raises(Invalid, match="at least one admin"):
         await records.update_user(ADMIN, ADMIN.id, {"role": "agent"})
     with pytest.raises(Invalid):
@@ -194,13 +201,15 @@ async def test_users_admin_only_hashing_and_last_admin(records: Records) -> None
 
 
 async def test_update_me_needs_the_current_password(records: Records) -> None:
-    await records.update_user(ADMIN, AGENT.id, {"password": "old"})
+    await records.update_user(ADMIN, AGENT.id, {"password": "old-password"})
     with pytest.raises(Invalid, match="current password"):
-        await records.update_me(AGENT, {"password": "new"})
+        await records.update_me(AGENT, {"password": "new-password"})
     with pytest.raises(Invalid, match="current password"):
-        await records.update_me(AGENT, {"password": "new", "current_password": "wrong"})
-    me = await records.update_me(AGENT, {"password": "new", "current_password": "old"})
-    assert verify_password(me.password_hash, "new")
+        await records.update_me(AGENT, {"password": "new-password", "current_password": "wrong"})
+    me = await records.update_me(
+        AGENT, {"password": "new-password", "current_password": "old-password"}
+    )
+    assert verify_password(me.password_hash, "new-password")
     with pytest.raises(Invalid, match="cannot change role"):
         await records.update_me(AGENT, {"role": "admin"})
 
