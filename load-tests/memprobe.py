@@ -170,7 +170,8 @@ class Probe:
             changes += [(t, -n) for t, n in old_types.items() if t not in types]
             changes.sort(key=lambda c: -abs(c[1]))
             print("    objects: " + ", ".join(f"{t} {d:+d}" for t, d in changes[:20] if d))
-        if snapshot is not None and self.base is not None and label.startswith(("passiv", "acc")):
+        after_burst = not label.startswith(("conn", "burst", "rest"))
+        if snapshot is not None and self.base is not None and after_burst:
             survivors = [s for s in snapshot.compare_to(self.base, "traceback") if s.size_diff > 0]
             print(f"    survivors since connected: {sum(s.size_diff for s in survivors)} bytes")
             for stat in survivors[: self.top]:
@@ -287,6 +288,13 @@ async def main(opts: argparse.Namespace) -> None:
 
                 await server.accounts.ask(target.account_id, Reload())
                 probe.point("account contact cache cleared")
+            if opts.hold:
+                await asyncio.sleep(opts.hold)
+                assistant = getattr(server, "assistant", None)
+                backlog = assistant._queue.qsize() if assistant is not None else "-"
+                active = server.conversations.active_count()
+                state = f"{active} active, assistant backlog {backlog}"
+                probe.point(f"{opts.hold:.0f} s later ({state})")
             if opts.after_trim_timer:
                 await asyncio.sleep(35.0)
                 probe.point("after the memory-trim timer")
@@ -307,6 +315,7 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", action="store_true", help="the bare python-socketio server")
     parser.add_argument("--no-trace", dest="trace", action="store_false")
     parser.add_argument("--after-trim-timer", action="store_true")
+    parser.add_argument("--hold", type=float, default=0.0, help="then wait, and a last point")
     parser.add_argument(
         "--clear-contacts", action="store_true", help="then empty the account's contact cache"
     )
