@@ -19,6 +19,8 @@ T = TypeVar("T")
 class Mailbox(Generic[T]):
     """FIFO of at most `maxsize` items, one consumer, any number of producers."""
 
+    __slots__ = ("_closed", "_getter", "_items", "_maxsize", "_putters", "_senders")
+
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
             raise ValueError("mailbox size must be at least 1")
