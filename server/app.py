@@ -169,6 +169,7 @@ class Server:
             active = self.conversations.active_count()
             if active < self._active_at_last_trim * 0.75:
                 gc.collect()
+                await self.store.release_memory()
                 _malloc_trim()
             self._active_at_last_trim = active
         finally:

@@ -125,6 +125,9 @@ class Store(abc.ABC):
     async def ping(self) -> bool:
         """True when the store answers (readiness)."""
 
+    async def release_memory(self) -> None:  # noqa: B027 (optional hook, a no-op by default)
+        """Hand caches the store can rebuild back to the OS (called after a passivation wave)."""
+
     # records stored whole ----------------------------------------------------------------
     @abc.abstractmethod
     async def put(self, record: Record) -> None:

@@ -116,6 +116,18 @@ class SqliteStore(Store):
         except (sqlite3.Error, StoreError):
             return False
 
+    async def release_memory(self) -> None:
+        """SQLite keeps each connection's page cache (2 MB by default) at its high-water mark;
+        shrinking returns it (it refills from the OS page cache on the next reads)."""
+        if self._readers is None or self._writer is None:
+            return
+
+        def shrink(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA shrink_memory")
+
+        await self._readers.run_on_each(shrink)
+        await self._write(shrink)
+
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._readers is None:
             raise StoreError("store is not open")

@@ -170,6 +170,20 @@ class Readers:
         finally:
             self._pool.put(conn)
 
+    async def run_on_each(self, fn: Callable[[sqlite3.Connection], object]) -> None:
+        """Run `fn` once on every connection of the pool (each taken as it becomes free)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._call_on_each, fn)
+
+    def _call_on_each(self, fn: Callable[[sqlite3.Connection], object]) -> None:
+        taken = [self._pool.get() for _ in self._conns]
+        try:
+            for conn in taken:
+                fn(conn)
+        finally:
+            for conn in taken:
+                self._pool.put(conn)
+
     def close(self) -> None:
         """Blocking: wait for running reads, then close the connections."""
         self._executor.shutdown(wait=True)

@@ -97,6 +97,17 @@ async def test_ping(store: Store) -> None:
     assert await store.ping() is True
 
 
+async def test_releasing_memory_keeps_everything_readable_and_writable(store: Store) -> None:
+    c1 = conv("cv1")
+    await store.commit(ConversationWrite(c1, expected_version=0, new_messages=[msg("m1", c1, 1)]))
+    await asyncio.gather(*(store.messages("cv1") for _ in range(8)))  # warm every reader
+    await store.release_memory()
+    assert [m.id for m in await store.messages("cv1")] == ["m1"]
+    c2 = bump(c1)
+    await store.commit(ConversationWrite(c2, expected_version=1, new_messages=[msg("m2", c2, 2)]))
+    assert sorted(m.id for m in await store.messages("cv1")) == ["m1", "m2"]
+
+
 async def test_records_round_trip_whole(store: Store) -> None:
     records = [
         User(id="u1", email="ann@example.com", name="Ann", role=Role.ADMIN, created_at=T0),
