@@ -6,7 +6,8 @@ Targets a running server (--url, with --credentials and --server-pid) or starts 
 at warning). Creates agent users through the admin API (POST /api/users, then PATCH
 /api/accounts/{id} to authorize them), opens N authenticated Socket.IO connections (websocket,
 bearer token) spread over several client processes, drives customer messages through the API
-channel at a fixed open-loop rate, optionally lets agents reply, and reports:
+channel or signed WhatsApp webhooks (--intake) at a fixed open-loop rate, optionally lets agents
+reply, and reports:
 
   latency intake -> agent event (p50/p95/p99/max over every delivered message.created),
   throughput (sent/s, delivered events/s), HTTP errors, lost events (an agent that should have
@@ -30,16 +31,31 @@ Scenarios (defaults in brackets):
                    goes on: time until all resumed; lost / seq gaps must stay 0.
   cluster          as steady, against --url (e.g. an nginx in front of several nodes).
 
+Intake (--intake, default api): api = POST /channels/api/{account}/messages; cloud = a WhatsApp
+Cloud API account created for the run (own app secret and verify token, its Graph base URL on a
+local fake Graph API) fed Meta's `messages` webhooks signed with X-Hub-Signature-256 over the raw
+body, unique wamid each; twilio = a Twilio WhatsApp account (auth token, the exact webhook URL)
+fed Twilio's inbound form signed with X-Twilio-Signature, unique MessageSid each; mix = the three
+in turn. The send time is in every message's text. HTTP errors are counted per intake.
+
+Agent client (--client, default python): python = python-socketio clients in --procs processes
+(uvloop); node = socket.io-client 4 in --procs Node processes (load-tests/clients/node, pinned by
+its package-lock, `npm ci` by scripts/install.sh or on first use). Both record the same figures
+and reconnect + `resume` from their last cursor when the server drops them. The report gives
+the generator's CPU per 1,000 delivered events.
+
 Baselines (--baseline python|node|all): the same scenario, connection count, rate and client
 against a bare python-socketio broadcast server (load-tests/baselines/bare_socketio.py) and a
 bare Node socket.io 4 one (load-tests/baselines/node/, `npm ci` on first use): every figure is
-also a ratio against the stack's own ceiling. Baselines run steady, ramp, idle and cluster.
+also a ratio against the stack's own ceiling. Baselines run steady, ramp, idle and cluster, and
+always take the api intake (they have no WhatsApp webhooks).
 
 Output: load-tests/results/<scenario>-<timestamp>.json, .md (summary) and PNG plots (latency
 over time; latency vs offered load for ramp). Examples:
 
   .venv/bin/python load-tests/run.py --start --scenario steady --agents 10 --rate 50 --duration 20
-  .venv/bin/python load-tests/run.py --start --scenario steady --baseline all
+  .venv/bin/python load-tests/run.py --start --scenario steady --baseline all --client node
+  .venv/bin/python load-tests/run.py --start --scenario steady --intake cloud --client node
   .venv/bin/python load-tests/run.py --url http://127.0.0.1:8080 \\
       --credentials data/demo-credentials.json --server-pid 12345 --scenario ramp
 """
@@ -64,6 +80,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psutil
 from loadgen import report
+from loadgen.intake import INTAKES, prepare_intakes
 from loadgen.scenarios import BASELINE_SCENARIOS, SCENARIOS, Options, Run
 from loadgen.target import (
     SetupError,
@@ -119,6 +136,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "min(agents, 50); several connections per user are allowed; at most 490)",
     )
     load.add_argument("--procs", type=int, default=2, help="client processes (default 2)")
+    load.add_argument(
+        "--client",
+        choices=["python", "node"],
+        default="python",
+        help="agent connections: python-socketio (default) or Node socket.io-client processes",
+    )
+    load.add_argument(
+        "--intake",
+        choices=INTAKES,
+        default="api",
+        help="inbound path: api channel (default), signed WhatsApp Cloud API webhooks, signed "
+        "Twilio webhooks, or a mix of the three",
+    )
     load.add_argument("--rate", type=float, help="inbound messages per second")
     load.add_argument("--duration", type=float, help="seconds of traffic (idle: hold time)")
     load.add_argument(
@@ -251,6 +281,7 @@ def options(args: argparse.Namespace, prefix: str) -> Options:
         prefix=prefix,
         max_lifetime=args.max_runtime + 120,
         priority=args.priority,
+        client=args.client,
     )
 
 
@@ -309,10 +340,22 @@ def _restore_autogroup(path: Path, value: str) -> None:
         path.write_text(value)
 
 
-async def run_one(target: Target, opts: Options) -> dict[str, Any]:
+async def run_one(
+    target: Target, opts: Options, intake: str, credentials: dict[str, Any] | None
+) -> dict[str, Any]:
     set_priority(target.pid, opts.priority)
-    log(f"{target.name}: {opts.scenario}, {opts.agents} connections at {target.url}")
-    result = await Run(target, opts).execute()
+    senders = opts.conversations if opts.scenario == "conversations" else opts.senders
+    intakes = await prepare_intakes(
+        intake, target, credentials or {}, f"{opts.prefix}-{target.name}", senders
+    )
+    log(
+        f"{target.name}: {opts.scenario}, {opts.agents} connections ({opts.client} client) at "
+        f"{target.url}, intake {intakes.mode}"
+    )
+    try:
+        result = await Run(target, opts, intakes).execute()
+    finally:
+        await intakes.stop()
     lat = result["latency_ms"]["inbound"]
     log(
         f"{target.name}: delivered {result['delivered_events']} "
@@ -344,6 +387,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         },
         "server_source": server_source(),
         "client_processes": max(1, min(args.procs, args.agents)) if args.agents else 0,
+        "client": args.client,
+        "intake": args.intake,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "results": results,
         "notes": notes,
@@ -365,7 +410,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         started = time.time()
         await prepare_agents(target, credentials, args.users)
         notes.append(f"{target.users_note} in {time.time() - started:.1f} s")
-        results.append(await run_one(target, opts))
+        results.append(await run_one(target, opts, args.intake, credentials))
     finally:
         if target is not None:
             target.stop()
@@ -379,7 +424,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         baseline: Target | None = None
         try:
             baseline = start_baseline(kind, args.baseline_pad)
-            results.append(await run_one(baseline, opts))
+            results.append(await run_one(baseline, opts, "api", None))
         except SetupError as exc:
             notes.append(f"{kind} baseline skipped: {exc}")
             log(f"{kind} baseline skipped: {exc}")

@@ -58,8 +58,14 @@ def markdown(run: dict[str, Any]) -> str:
         f"{run['machine']['memory_gb']} GiB)",
         f"- command: `{run['command']}`",
         f"- server source: {run.get('server_source')}",
-        f"- load generator: {run['client_processes']} client processes (multiprocessing, "
-        "uvloop, one share of the connections each) + the coordinator (HTTP sender, monitor)",
+        f"- load generator: {run['client_processes']} client processes ("
+        + (
+            "Node, socket.io-client 4"
+            if run.get("client") == "node"
+            else "Python, python-socketio on uvloop, multiprocessing"
+        )
+        + ", one share of the connections each) + the coordinator (HTTP sender, monitor)",
+        f"- intake: {run.get('intake', 'api')} (baselines always take the API channel)",
         "",
         "| target | conns | offered/s | sent/s | delivered ev/s | p50 ms | p95 ms | p99 ms "
         "| max ms | HTTP err | lost | dup | seq gaps | server CPU % mean/max | server RSS MB "
@@ -118,6 +124,28 @@ def markdown(run: dict[str, Any]) -> str:
         )
         workers = ", ".join(f"{w['cpu_percent']}%" for w in r["generator"]["workers"])
         extra.append(f"- client processes CPU (of one core each): {workers or '-'}")
+        cost = r["generator"].get("cost")
+        if cost:
+            extra.append(
+                f"- generator cost ({cost['client']} client): "
+                f"{_fmt(cost['client_cpu_ms_per_1000_events'])} CPU ms per 1,000 delivered "
+                f"events in the client processes ({cost['client_cpu_seconds']} s for "
+                f"{cost['events_delivered']}); coordinator "
+                f"{_fmt(cost['coordinator_cpu_ms_per_1000_sent'])} CPU ms per 1,000 sent"
+            )
+        intake = r.get("intake")
+        if intake:
+            extra.append(
+                f"- intake {intake['mode']}: statuses {intake['http_status']}, HTTP errors "
+                f"{intake['http_errors']}, inbound deliveries by intake "
+                f"{intake['delivered_inbound']}"
+            )
+        resumes = r.get("reconnects", {}).get("auto_resumes")
+        if resumes:
+            extra.append(
+                f"- reconnect + resume after a server drop: {resumes}, "
+                f"{r['reconnects']['auto_resume_ms']} ms"
+            )
         if r.get("ramp"):
             ramp = r["ramp"]
             extra += [

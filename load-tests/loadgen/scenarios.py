@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 
+from loadgen.intake import Intakes
 from loadgen.monitor import Monitor
+from loadgen.nodepool import NodeWorkerPool
 from loadgen.pool import WorkerPool
 from loadgen.sender import Sender
 from loadgen.stats import Histogram, HistogramSet, cpu_percent
@@ -45,6 +47,7 @@ class Options:
     prefix: str = "lt"
     max_lifetime: float = 3600.0
     priority: int = 0
+    client: str = "python"  # the agents' Socket.IO client: python (worker.py) or node (agent.js)
 
 
 async def readyz(url: str) -> dict[str, Any]:
@@ -60,11 +63,12 @@ async def readyz(url: str) -> dict[str, Any]:
 class Run:
     """A scenario run against one target. `execute()` returns the target's result section."""
 
-    def __init__(self, target: Target, opts: Options) -> None:
+    def __init__(self, target: Target, opts: Options, intakes: Intakes) -> None:
         self.target = target
         self.opts = opts
+        self.intakes = intakes
         self.monitor = Monitor()
-        self.pool: WorkerPool | None = None
+        self.pool: WorkerPool | NodeWorkerPool | None = None
         self.sender: Sender | None = None
         self.phases: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}
@@ -315,15 +319,7 @@ class Run:
             self.monitor.sample()
             result["rss_rest_mb"] = self.monitor.rss_mb("server")
             result["readyz_rest"] = await readyz(target.url) if target.kind == "server" else None
-            senders = opts.conversations if opts.scenario == "conversations" else opts.senders
-            self.sender = Sender(
-                target.url,
-                target.account_id,
-                target.channel_token,
-                f"{opts.prefix}-{target.name}",
-                senders,
-                opts.max_inflight,
-            )
+            self.sender = Sender(self.intakes, opts.max_inflight)
             async with self.sender:
                 await self._execute(result)
         finally:
@@ -339,7 +335,12 @@ class Run:
         result["client_processes"] = procs
         collected: list[dict[str, Any]] = []
         if procs:
-            self.pool = WorkerPool(self._worker_configs())
+            if opts.client == "node":
+                node_pool = NodeWorkerPool(self._worker_configs())
+                self.pool = node_pool
+                await node_pool.start()
+            else:
+                self.pool = WorkerPool(self._worker_configs())
             for index, pid in enumerate(self.pool.pids):
                 self.monitor.watch(f"gen-worker-{index}", pid)
             connect_start = time.time()
@@ -364,6 +365,7 @@ class Run:
             await readyz(self.target.url) if self.target.kind == "server" else None
         )
         scenario = opts.scenario.replace("-", "_")
+        cpu_before = self._gen_cpu()
         await getattr(self, scenario)()
         result["rss_end_mb"] = self.monitor.rss_mb("server")
         if self.pool is not None:
@@ -377,10 +379,53 @@ class Run:
                 {"cmd": "collect", "expected": expected, "deadline": deadline},
                 timeout=deadline - time.time() + 300,
             )
+        cpu_after = self._gen_cpu()
         result.update(self._summarize(result, collected))
+        result["generator"]["cost"] = self._cost(result, cpu_before, cpu_after)
         result.update(self.extra)
 
     # ------------------------------------------------------------------ summary
+    def _gen_cpu(self) -> dict[str, float]:
+        out = {}
+        for name in self.monitor.processes:
+            if name.startswith("gen-"):
+                seconds = self.monitor.cpu_seconds(name)
+                if seconds is not None:
+                    out[name] = seconds
+        return out
+
+    def _cost(
+        self, result: dict[str, Any], before: dict[str, float], after: dict[str, float]
+    ) -> dict[str, Any]:
+        """The generator's own CPU from the first send to the end of `collect` (late deliveries
+        included), per 1,000 load events delivered to the agents (live or through `resume`)
+        for the client processes, per 1,000 messages sent for the coordinator."""
+
+        def used(prefix: str) -> float:
+            return sum(
+                after[name] - before[name]
+                for name in after
+                if name.startswith(prefix) and name in before
+            )
+
+        latency = result["latency_ms"]
+        delivered = int(latency["inbound"]["count"] or 0) + int(latency["reply"]["count"] or 0)
+        delivered += int(latency["delivered_via_resume"]["count"] or 0)
+        sent = int(result["traffic"]["sent"])
+        clients, coordinator = used("gen-worker-"), used("gen-main")
+        return {
+            "client": self.opts.client,
+            "client_cpu_seconds": round(clients, 2),
+            "coordinator_cpu_seconds": round(coordinator, 2),
+            "events_delivered": delivered,
+            "client_cpu_ms_per_1000_events": round(clients * 1e6 / delivered, 1)
+            if delivered
+            else None,
+            "coordinator_cpu_ms_per_1000_sent": round(coordinator * 1e6 / sent, 1)
+            if sent
+            else None,
+        }
+
     def _machine(self, start: float, end: float) -> dict[str, Any]:
         """All CPU on the box during the window, and what neither the server nor the load
         generator used (other sessions' work on a shared machine shows up here)."""
@@ -451,7 +496,29 @@ class Run:
                 }
             )
         traffic_sent = sum(p["sent"] for p in self.phases)
+        names = self.intakes.accounts()
+        by_intake: collections.Counter[str] = collections.Counter()
+        for part in collected:
+            for account_id, n in part.get("inbound_by_account", {}).items():
+                by_intake[names.get(account_id, account_id)] += n
+        auto_resumes: collections.Counter[str] = collections.Counter()
+        auto_ms = Histogram()
+        for part in collected:
+            auto_resumes.update(part.get("auto_resumes", {}))
+            if part.get("auto_resume_ms"):
+                auto_ms.merge(Histogram.from_json(part["auto_resume_ms"]))
         return {
+            "intake": {
+                "mode": self.intakes.mode,
+                "paths": self.intakes.describe(),
+                "http_status": {k: dict(v) for k, v in self.sender.status_by_intake.items()},
+                "http_errors": self.sender.errors_by_intake(),
+                "delivered_inbound": dict(by_intake),
+            },
+            "reconnects": {
+                "auto_resumes": dict(auto_resumes),
+                "auto_resume_ms": auto_ms.summary(),
+            },
             "window_seconds": round(seconds, 3),
             "traffic": {
                 "phases": self.phases,

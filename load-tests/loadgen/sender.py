@@ -1,4 +1,5 @@
-"""The inbound side: customers' messages posted to the API channel at a fixed (open-loop) rate."""
+"""The inbound side: customers' messages posted through the intake paths (loadgen/intake.py: the
+API channel, signed WhatsApp Cloud API or Twilio webhooks) at a fixed (open-loop) rate."""
 
 from __future__ import annotations
 
@@ -8,36 +9,24 @@ import time
 from typing import Any
 
 import aiohttp
-import orjson
 
+from loadgen.intake import Intakes
 from loadgen.stats import Histogram, HistogramSet
 
 
 class Sender:
-    """Posts `POST /channels/api/{account}/messages` on a schedule, never waiting for answers
-    before the next send (open loop); at most `max_inflight` requests are outstanding."""
+    """Posts one message per schedule slot through `intakes` (taken in turn by message id),
+    never waiting for answers before the next send (open loop); at most `max_inflight`
+    requests are outstanding."""
 
-    def __init__(
-        self,
-        url: str,
-        account_id: str,
-        token: str,
-        prefix: str,
-        senders: int,
-        max_inflight: int = 256,
-    ) -> None:
-        self.endpoint = f"{url}/channels/api/{account_id}/messages"
-        self.headers = {
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-        }
-        self.prefix = prefix
-        self.senders = max(1, senders)
+    def __init__(self, intakes: Intakes, max_inflight: int = 256) -> None:
+        self.intakes = intakes
         self.max_inflight = max_inflight
         self.next_id = 1
         self.accepted: list[list[Any]] = []  # [id, send time, phase]
         self.status: collections.Counter[str] = collections.Counter()
         self.status_by_phase: dict[str, collections.Counter[str]] = {}
+        self.status_by_intake: dict[str, collections.Counter[str]] = {}
         self.http_ms = HistogramSet()  # by phase: request -> answer
         self.lag_ms = Histogram()  # how late the generator sent vs its schedule
         self.skipped = 0  # schedule slots dropped because max_inflight were outstanding
@@ -63,27 +52,31 @@ class Sender:
 
     async def _post(self, ident: int, phase: str) -> None:
         assert self._session is not None
+        intake = self.intakes.pick(ident)
         sent = time.time()
-        body = {
-            "message_id": f"{self.prefix}-{ident}",
-            "from": {"id": f"{self.prefix}-s{ident % self.senders}", "name": "Load Customer"},
-            "text": f"lt:{ident}:{sent:.6f}:{phase} load-test message",
-        }
+        body, headers = intake.request(ident, f"lt:{ident}:{sent:.6f}:{phase} load-test message")
         try:
-            async with self._session.post(
-                self.endpoint, data=orjson.dumps(body), headers=self.headers
-            ) as response:
+            async with self._session.post(intake.endpoint, data=body, headers=headers) as response:
                 body_text = await response.read()
                 code = str(response.status)
                 if response.status >= 300 and len(self.error_samples) < 5:
-                    self.error_samples.append(f"{code} {body_text[:300].decode(errors='replace')}")
+                    self.error_samples.append(
+                        f"{intake.name} {code} {body_text[:300].decode(errors='replace')}"
+                    )
         except (aiohttp.ClientError, TimeoutError) as exc:
             code = type(exc).__name__
         self.status[code] += 1
         self.status_by_phase.setdefault(phase, collections.Counter())[code] += 1
+        self.status_by_intake.setdefault(intake.name, collections.Counter())[code] += 1
         self.http_ms.add(phase, (time.time() - sent) * 1000.0)
         if code in ("200", "201"):
             self.accepted.append([ident, sent, phase])
+
+    def errors_by_intake(self) -> dict[str, int]:
+        return {
+            name: sum(n for key, n in status.items() if key not in ("200", "201"))
+            for name, status in self.status_by_intake.items()
+        }
 
     async def run(
         self, rate: float, duration: float, phase: str, *, block: bool = False

@@ -39,6 +39,7 @@ class Target:
     channel_token: str = "baseline"
     pid: int | None = None
     tokens: list[str] = field(default_factory=list)
+    user_ids: list[str] = field(default_factory=list)  # the agents, authorized on every account
     users_note: str = ""
     process: subprocess.Popen[bytes] | None = None
     workdir: Path | None = None
@@ -255,6 +256,7 @@ async def prepare_agents(
         if not logins:
             demo = [await _token(http, a["email"], a["password"]) for a in credentials["agents"]]
             target.tokens = [d["token"] for d in demo]
+            target.user_ids = [d["user"]["id"] for d in demo]
             target.users_note = (
                 f"users API refused ({refused[:1]}): reusing the {len(demo)} demo agents' logins"
             )
@@ -274,6 +276,7 @@ async def prepare_agents(
             if response.status_code != 200:
                 raise SetupError(f"PATCH account: {response.status_code} {response.text[:200]}")
         target.tokens = [x["token"] for x in logins]
+        target.user_ids = [x["user"]["id"] for x in logins]
         created = outcomes.count("created")
         target.users_note = (
             f"{len(logins)} agent users ({created} created through POST /api/users, "

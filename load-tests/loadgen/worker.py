@@ -104,6 +104,7 @@ class Worker:
         self.disconnect_reasons: collections.Counter[str] = collections.Counter()
         self.connect_errors: collections.Counter[str] = collections.Counter()
         self.conversations: collections.deque[str] = collections.deque(maxlen=2000)
+        self.inbound_by_account: collections.Counter[str] = collections.Counter()
         self.reply_ids: list[list[Any]] = []
         self.reply_stats: collections.Counter[str] = collections.Counter()
         self.reply_task: asyncio.Task[None] | None = None
@@ -112,6 +113,10 @@ class Worker:
         self.cpu_start = self.process.cpu_times()
         self.wall_start = time.time()
         self.rng = random.Random(os.getpid())
+        self.closing = False
+        self.auto_resumes: collections.Counter[str] = collections.Counter()
+        self.auto_resume_ms = Histogram()
+        self.resume_tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ connections
     def _client(self, conn: Conn) -> socketio.AsyncClient:
@@ -130,9 +135,13 @@ class Worker:
                 self._event(conn, event, data, live=True)
 
         async def on_disconnect(*reason: Any) -> None:
-            if not conn.dropping:
+            if not conn.dropping and not self.closing:
                 conn.drops += 1
                 self.disconnect_reasons[str(reason[0]) if reason else "unknown"] += 1
+                if self.config.get("auto_resume", True):
+                    task = asyncio.create_task(self._auto_resume(conn))
+                    self.resume_tasks.add(task)
+                    task.add_done_callback(self.resume_tasks.discard)
 
         client.on("*", on_any)
         client.on("disconnect", on_disconnect)
@@ -229,6 +238,7 @@ class Worker:
             self.timeline.add(str(int(now)), latency_ms)
             if kind == "in" and isinstance(conversation_id, str):
                 self.conversations.append(conversation_id)
+                self.inbound_by_account[str(data.get("account_id"))] += 1
         else:
             self.hists.add(f"{kind}-resume:{phase}", latency_ms)
 
@@ -321,6 +331,40 @@ class Worker:
             "events": len(events),
         }
 
+    async def _auto_resume(self, conn: Conn) -> None:
+        """The server dropped us (a slow consumer, say): reconnect and `resume` from the last
+        cursor, live events buffered meanwhile; retried for up to a minute."""
+        client = conn.client
+        if client is None:
+            return
+        conn.resuming = True
+        conn.buffer = []
+        started = time.time()
+        gate = asyncio.Semaphore(1)
+        for attempt in range(60):
+            await asyncio.sleep(0.1 if attempt == 0 else 1.0)
+            if self.closing:
+                break
+            try:
+                if not await self._connect_one(conn, gate):
+                    continue
+                ack = await client.call("resume", {"cursor": conn.last_cursor}, timeout=60)
+            except Exception as exc:
+                self.auto_resumes[f"error:{_describe(exc)}"] += 1
+                continue
+            if not isinstance(ack, dict) or not ack.get("ok"):
+                self.auto_resumes[f"refused:{str(ack)[:80]}"] += 1
+                continue
+            for event in ack.get("events") or []:
+                if isinstance(event, dict):
+                    self._event(conn, str(event.get("type")), event, live=False)
+            self._flush(conn)
+            self.auto_resumes["ok"] += 1
+            self.auto_resume_ms.add((time.time() - started) * 1000.0)
+            return
+        self._flush(conn)
+        self.auto_resumes["gave_up"] += 1
+
     def _flush(self, conn: Conn) -> None:
         buffered, conn.buffer = conn.buffer, []
         conn.resuming = False
@@ -394,6 +438,7 @@ class Worker:
         return {
             "worker": self.index,
             "pid": os.getpid(),
+            "client": "python",
             "connections": len(self.conns),
             "ever_connected": sum(1 for c in self.conns if c.connected_at),
             "connected_now": sum(
@@ -401,12 +446,15 @@ class Worker:
             ),
             "unexpected_disconnects": sum(c.drops for c in self.conns),
             "disconnect_reasons": dict(self.disconnect_reasons),
+            "auto_resumes": dict(self.auto_resumes),
+            "auto_resume_ms": self.auto_resume_ms.to_json(),
             "connect_ms": self.connect_hist.to_json(),
             "connect_errors": dict(self.connect_errors),
             "hists": self.hists.to_json(),
             "timeline": self.timeline.to_json(),
             "events": dict(self.events),
             "delivered_live": self.delivered_live,
+            "inbound_by_account": dict(self.inbound_by_account),
             "expected_pairs": pairs,
             "lost": lost,
             "lost_samples": lost_samples,
@@ -424,6 +472,8 @@ class Worker:
         }
 
     async def close(self) -> None:
+        self.closing = True
+
         async def one(conn: Conn) -> None:
             if conn.client is not None and conn.client.connected:
                 conn.dropping = True
