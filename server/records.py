@@ -11,8 +11,8 @@ import asyncio
 import re
 import secrets
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 
@@ -46,6 +46,8 @@ from server.transports.whatsapp import templates_sync as whatsapp_templates
 from server.workspace import Workspace
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 MAX_NAME = 200
 MAX_TEXT = 65_536
@@ -268,6 +270,28 @@ def _check_admin(user: User, what: str) -> None:
         raise Forbidden(f"Only admins can {what}")
 
 
+def _announces(
+    kind: str,
+) -> Callable[
+    [Callable[Concatenate[Records, P], Awaitable[R]]],
+    Callable[Concatenate[Records, P], Awaitable[R]],
+]:
+    """After the write succeeds, tell every connected client that `kind` records changed."""
+
+    def wrap(
+        method: Callable[Concatenate[Records, P], Awaitable[R]],
+    ) -> Callable[Concatenate[Records, P], Awaitable[R]]:
+        async def run(records: Records, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            result = await method(records, *args, **kwargs)
+            records.workspace.records_changed(kind)
+            return result
+
+        run.__doc__ = method.__doc__
+        return run
+
+    return wrap
+
+
 # ---------------------------------------------------------------------------- records
 class Records:
     """Checked writes of the managed records, through the workspace's store and caches."""
@@ -277,6 +301,7 @@ class Records:
         self.store = workspace.store
 
     # users ------------------------------------------------------------------------------
+    @_announces("users")
     async def create_user(self, by: User, data: dict[str, Any]) -> User:
         _check_admin(by, "add users")
         email = text_field(data, "email", required=True, max_len=254)
@@ -297,6 +322,7 @@ class Records:
         await self._save_user(user)
         return user
 
+    @_announces("users")
     async def update_user(self, by: User, user_id: str, data: dict[str, Any]) -> User:
         _check_admin(by, "change users")
         user = await self._user(user_id)
@@ -324,6 +350,7 @@ class Records:
         await self._save_user(user)
         return user
 
+    @_announces("users")
     async def update_me(
         self, me: User, data: dict[str, Any], current_token: str | None = None
     ) -> User:
@@ -379,6 +406,7 @@ class Records:
         self.workspace.remember_user(user)
 
     # teams ------------------------------------------------------------------------------
+    @_announces("teams")
     async def create_team(self, by: User, data: dict[str, Any]) -> Team:
         _check_admin(by, "add teams")
         name = text_field(data, "name", required=True)
@@ -388,6 +416,7 @@ class Records:
         await self.store.put(team)
         return team
 
+    @_announces("teams")
     async def update_team(self, by: User, team_id: str, data: dict[str, Any]) -> Team:
         _check_admin(by, "change teams")
         team = await self.team(team_id)
@@ -400,6 +429,7 @@ class Records:
         await self.store.put(team)
         return team
 
+    @_announces("teams")
     async def delete_team(self, by: User, team_id: str) -> None:
         _check_admin(by, "delete teams")
         await self.team(team_id)
@@ -419,6 +449,7 @@ class Records:
         return ids
 
     # accounts ---------------------------------------------------------------------------
+    @_announces("accounts")
     async def create_account(
         self, by: User, data: dict[str, Any]
     ) -> tuple[ChannelAccount, dict[str, str]]:
@@ -441,6 +472,7 @@ class Records:
         await self._save_account(account)
         return account, credentials
 
+    @_announces("accounts")
     async def update_account(
         self, by: User, account_id: str, data: dict[str, Any]
     ) -> ChannelAccount:
@@ -584,6 +616,7 @@ class Records:
             raise NotFound(f"No tag {tag_id}")
         return tag
 
+    @_announces("tags")
     async def create_tag(self, by: User, data: dict[str, Any]) -> Tag:
         name = text_field(data, "name", required=True, max_len=64)
         assert name is not None
@@ -593,6 +626,7 @@ class Records:
         await self.store.put(tag)
         return tag
 
+    @_announces("tags")
     async def update_tag(self, by: User, tag_id: str, data: dict[str, Any]) -> Tag:
         tag = await self.tag(tag_id)
         name = text_field(data, "name", max_len=64)
@@ -603,6 +637,7 @@ class Records:
         await self.store.put(tag)
         return tag
 
+    @_announces("tags")
     async def delete_tag(self, by: User, tag_id: str) -> Tag:
         """Soft delete: conversations keep the id in their history; lists hide the tag."""
         tag = await self.tag(tag_id)
@@ -625,6 +660,7 @@ class Records:
                 raise Conflict(f"A tag named {other.name!r} already exists")
 
     # templates --------------------------------------------------------------------------
+    @_announces("templates")
     async def create_template(self, by: User, data: dict[str, Any]) -> Template:
         account_id = text_field(data, "account_id", required=True, max_len=128)
         name = text_field(data, "name", required=True)
@@ -637,6 +673,7 @@ class Records:
         await self.store.put(template)
         return template
 
+    @_announces("templates")
     async def update_template(self, by: User, template_id: str, data: dict[str, Any]) -> Template:
         template = await self._template(by, template_id)
         reviewed = (template.name, template.content, template.language, template.category)
@@ -682,6 +719,7 @@ class Records:
                 raise Unavailable("WhatsApp templates cannot be submitted on this server")
             await self.workspace.template_review(account, template)
 
+    @_announces("templates")
     async def delete_template(self, by: User, template_id: str) -> None:
         await self._template(by, template_id)
         await self.store.delete(Template, template_id)

@@ -60,7 +60,7 @@ from server.domain.models import (
 )
 from server.domain.passwords import verify_password
 from server.realtime.event_log import EventLog, StoreEventLog
-from server.realtime.hub import Bus
+from server.realtime.hub import WORKSPACE_ROOM, Bus
 from server.realtime.presence import Presence
 from server.store.base import InboxQuery, SearchHit, Store
 from server.transports.base import Inbound
@@ -246,6 +246,11 @@ class Workspace:
 
     def all_accounts(self) -> list[ChannelAccount]:
         return sorted(self._accounts.values(), key=lambda a: a.created_at)
+
+    def records_changed(self, kind: str) -> None:
+        """Tell every connected agent (on every node) that shared records of `kind` changed,
+        so open clients refresh their menus without a reload."""
+        self.hub.signal("workspace.changed", {"kind": kind}, WORKSPACE_ROOM)
 
     def remember_account(self, account: ChannelAccount) -> None:
         self._accounts[account.id] = account

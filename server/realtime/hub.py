@@ -26,6 +26,10 @@ def user_room(user_id: str) -> str:
     return f"user:{user_id}"
 
 
+# Every connection: hears that shared records (users, teams, accounts, tags, templates) changed.
+WORKSPACE_ROOM = "workspace"
+
+
 def conversation_room(conversation_id: str) -> str:
     return f"conversation:{conversation_id}"
 

@@ -16,7 +16,7 @@ import structlog
 from server.domain.errors import DomainError, Invalid
 from server.domain.models import ChannelAccount, User
 from server.domain.permissions import can_view
-from server.realtime.hub import Bus, account_room, conversation_room, user_room
+from server.realtime.hub import WORKSPACE_ROOM, Bus, account_room, conversation_room, user_room
 from server.realtime.presence import Viewer
 from server.transports.auth import token_from_environ
 from server.transports.eio_queue import LeanAsyncServer
@@ -115,6 +115,7 @@ class SocketGateway:
         self._users[sid] = user
         self._session_started[sid] = started
         await self.sio.enter_room(sid, user_room(user.id))
+        await self.sio.enter_room(sid, WORKSPACE_ROOM)
         for account_id in self.workspace.visible_account_ids(user):
             await self.sio.enter_room(sid, account_room(account_id))
         if await self.workspace.presence.connect(user.id, sid):

@@ -519,10 +519,19 @@ function onSignal(name, payload) {
     case 'notification':
       if (payload.text) toast(payload.text, 'info', { conversationId: payload.conversation_id });
       break;
+    case 'workspace.changed':
+      // Users, teams, accounts, tags or templates changed somewhere: refresh menus once a burst
+      // of changes (an admin saving a form) is over.
+      clearTimeout(workspaceReloadTimer);
+      workspaceReloadTimer = setTimeout(() => reloadWorkspace().catch(() => {}), WORKSPACE_RELOAD_DELAY_MS);
+      break;
     default:
       break;
   }
 }
+
+const WORKSPACE_RELOAD_DELAY_MS = 300;
+let workspaceReloadTimer = null;
 
 function connectSocket() {
   if (socket) return;
