@@ -406,28 +406,37 @@ def test_actions_notes_tags_snooze_attachments_and_new_conversation(
 
 
 def test_html_email_renders_sandboxed_without_running_scripts(
-    sessions: Any, api_inbound: Inbound
+    sessions: Any, api_inbound: Inbound, demo_server: ServerProcess
 ) -> None:
     html = (
         "<p>Hello <b>rich</b> world</p>"
         "<script>window.top.__pwned = 'script'; parent.__pwned = 'script'; alert('script')</script>"
         "<img src=\"x\" onerror=\"window.top.__pwned='onerror'; alert('onerror')\">"
         "<a href=\"javascript:alert('link')\">click</a>"
+        f"<a href=\"{demo_server.url}/healthz\" id=\"terms\">our terms</a>"
     )
     conversation_id = api_inbound(_sender("html"), "Hello rich world", name="Hana Html", html=html)
     alice = sessions("alice")
     alice.open(conversation_id)
     frame_el = alice.page.get_by_test_id("email-frame")
     expect(frame_el).to_be_visible()
-    assert frame_el.get_attribute("sandbox") == ""
+    # No scripts, no same origin: only links may open, in a tab of their own.
+    assert frame_el.get_attribute("sandbox") == "allow-popups allow-popups-to-escape-sandbox"
     srcdoc = frame_el.get_attribute("srcdoc") or ""
     assert "default-src 'none'; img-src data: https: cid:; style-src 'unsafe-inline'" in srcdoc
     frame = alice.page.frame_locator('[data-testid="email-frame"]')
     expect(frame.locator("b")).to_have_text("rich")
-    frame.locator("a").click()
+    frame.locator("a", has_text="click").click()
     alice.page.wait_for_timeout(1000)
     assert alice.page.evaluate("window.__pwned") is None
     assert alice.dialogs == []
+    # A plain link in the email opens in a new tab; the inbox stays where it was.
+    with alice.page.context.expect_page() as opened:
+        frame.locator("a", has_text="our terms").click()
+    opened.value.wait_for_load_state()
+    assert opened.value.url == f"{demo_server.url}/healthz"
+    assert alice.page.url.startswith(demo_server.url) and "/healthz" not in alice.page.url
+    opened.value.close()
 
 
 def test_reconnects_and_catches_up_after_a_server_restart(

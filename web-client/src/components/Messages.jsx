@@ -64,13 +64,14 @@ function Attachments({ items }) {
   );
 }
 
-/** HTML email, isolated: no scripts, no handlers, no network except images (CSP). */
+/** HTML email, isolated: no scripts, no handlers, no same origin, no network except images
+ * (CSP); links open in a new tab (`<base target="_blank">`, popups allowed out of the sandbox). */
 export function EmailFrame({ html }) {
   const [tall, setTall] = useState(false);
   return (
     <div class="email">
       <iframe
-        sandbox=""
+        sandbox="allow-popups allow-popups-to-escape-sandbox"
         srcdoc={emailSrcdoc(html)}
         title="Email content"
         class={`email-frame ${tall ? 'is-tall' : ''}`}
