@@ -413,7 +413,7 @@ def test_html_email_renders_sandboxed_without_running_scripts(
         "<script>window.top.__pwned = 'script'; parent.__pwned = 'script'; alert('script')</script>"
         "<img src=\"x\" onerror=\"window.top.__pwned='onerror'; alert('onerror')\">"
         "<a href=\"javascript:alert('link')\">click</a>"
-        f"<a href=\"{demo_server.url}/healthz\" id=\"terms\">our terms</a>"
+        f'<a href="{demo_server.url}/healthz" id="terms">our terms</a>'
     )
     conversation_id = api_inbound(_sender("html"), "Hello rich world", name="Hana Html", html=html)
     alice = sessions("alice")
