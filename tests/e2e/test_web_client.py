@@ -612,3 +612,19 @@ def test_message_search_finds_a_resolved_conversation_and_opens_it(
     page.get_by_test_id("search-clear").click()
     expect(page.get_by_test_id("search-results")).to_have_count(0)
     expect(box).to_be_focused()
+
+
+def test_message_search_shows_more_results_on_request(sessions: Any, api_inbound: Inbound) -> None:
+    word = f"quokka{uuid.uuid4().hex[:8]}"
+    sender = _sender("many")
+    for k in range(55):
+        api_inbound(sender, f"Question {k} about {word}", name="Manny Many")
+    page = sessions("alice").page
+    page.get_by_role("searchbox", name="Search messages").fill(word)
+    results = page.get_by_test_id("search-result")
+    expect(results).to_have_count(50)
+    expect(page.get_by_test_id("search-status")).to_have_text("50 messages found")
+    page.get_by_test_id("search-more").click()
+    expect(results).to_have_count(55)
+    expect(page.get_by_test_id("search-status")).to_have_text("55 messages found")
+    expect(page.get_by_test_id("search-more")).to_have_count(0)  # everything is shown

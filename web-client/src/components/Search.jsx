@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { formatFull, formatListTime } from '../lib/logic.js';
-import { SEARCH_DEBOUNCE_MS, highlightSegments, messageText, resultCountText, searchableQuery, snippet } from '../lib/search.js';
+import { SEARCH_DEBOUNCE_MS, SEARCH_MAX, SEARCH_PAGE, highlightSegments, messageText, resultCountText, searchableQuery, snippet } from '../lib/search.js';
 import { searchMessages, selectConversation } from '../store.js';
 import { StatusBadge, displayName } from './ConversationList.jsx';
 import { ChannelIcon } from './icons.jsx';
@@ -9,7 +9,10 @@ import { ChannelIcon } from './icons.jsx';
 export function useMessageSearch() {
   const [text, setText] = useState('');
   const [result, setResult] = useState({ q: '', hits: [], loading: false, error: null });
+  const [limit, setLimit] = useState(SEARCH_PAGE);
   const q = searchableQuery(text);
+
+  useEffect(() => setLimit(SEARCH_PAGE), [q]);
 
   useEffect(() => {
     if (!q) {
@@ -19,17 +22,20 @@ export function useMessageSearch() {
     let live = true;
     setResult((r) => ({ ...r, loading: true, error: null }));
     const timer = setTimeout(() => {
-      searchMessages(q)
-        .then((hits) => live && setResult({ q, hits, loading: false, error: null }))
+      searchMessages(q, { limit })
+        .then((hits) => live && setResult({ q, hits, loading: false, error: null, limit }))
         .catch((e) => live && setResult({ q, hits: [], loading: false, error: (e && e.message) || 'Search failed.' }));
     }, SEARCH_DEBOUNCE_MS);
     return () => {
       live = false;
       clearTimeout(timer);
     };
-  }, [q]);
+  }, [q, limit]);
 
-  return { text, setText, q, active: Boolean(q), ...result, query: result.q };
+  // The page came back full: there may be more (up to the server's cap).
+  const more = result.q === q && result.hits.length >= (result.limit || 0) && limit < SEARCH_MAX;
+  const showMore = () => setLimit(SEARCH_MAX);
+  return { text, setText, q, active: Boolean(q), ...result, query: result.q, more, showMore };
 }
 
 export function SearchBox({ search }) {
@@ -154,6 +160,11 @@ export function SearchResults({ s, search }) {
           <ResultRow key={h.message.id} hit={h} s={s} q={search.query} tz={tz} />
         ))}
       </ul>
+      {settled && search.more ? (
+        <button type="button" class="btn btn-link search-more" onClick={search.showMore} data-testid="search-more">
+          Show more results
+        </button>
+      ) : null}
     </div>
   );
 }

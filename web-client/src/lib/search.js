@@ -78,6 +78,10 @@ export function messageText(message) {
 }
 
 /** The live-region sentence for a result count. */
+/** Hits per search request, and the most the server gives (GET /api/search `limit`). */
+export const SEARCH_PAGE = 50;
+export const SEARCH_MAX = 100;
+
 export function resultCountText(n) {
   if (n === 0) return 'No messages match';
   return n === 1 ? '1 message found' : `${n} messages found`;
