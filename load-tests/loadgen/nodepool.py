@@ -51,6 +51,8 @@ class NodeWorkerPool:
         for config in self.configs:
             process = await asyncio.create_subprocess_exec(
                 "node",
+                # e.g. LOADTEST_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile
+                *os.environ.get("LOADTEST_NODE_FLAGS", "").split(),
                 str(NODE_CLIENT / "agent.js"),
                 orjson.dumps(config).decode(),
                 cwd=NODE_CLIENT,
@@ -80,7 +82,7 @@ class NodeWorkerPool:
                 raise WorkerError(
                     f"node client process {index}: no answer within {timeout:.0f} s"
                 ) from None
-            except (OSError, ConnectionError) as exc:
+            except (OSError, ConnectionError, RuntimeError) as exc:
                 raise WorkerError(f"node client process {index} is gone: {exc!r}") from exc
         if not line:
             raise WorkerError(f"node client process {index} exited ({process.returncode})")
@@ -100,7 +102,7 @@ class NodeWorkerPool:
         )
 
     async def close(self) -> None:
-        with contextlib.suppress(WorkerError, OSError):
+        with contextlib.suppress(WorkerError, OSError, RuntimeError):
             await self.ask_all({"cmd": "close"}, timeout=30)
         for process in self.processes:
             try:
