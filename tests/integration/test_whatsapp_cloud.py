@@ -310,8 +310,10 @@ async def test_a_rejected_template_can_be_edited_and_resubmitted(
         {"account_id": account_id, "name": "Promo", "content": "BUY NOW!!!", "type": "start"},
     )
     template = created["template"]
+    alice = await live.connect("alice")  # open clients hear of Meta's verdict at once
     review = graph.template_review(template["provider_template_id"], "REJECTED", "PROMOTIONAL")
     await graph.deliver(cloud_hook(live, account_id), review)
+    await alice.wait_for(lambda n, d: n == "workspace.changed" and d["kind"] == "templates")
     _, listed = await live.api("GET", f"/api/templates?account_id={account_id}", admin)
     rejected = next(t for t in listed["templates"] if t["id"] == template["id"])
     assert rejected["approval"] == "rejected" and rejected["approval_reason"] == "PROMOTIONAL"

@@ -178,6 +178,7 @@ class WhatsAppWebhooks:
                 continue
             if templates_sync.apply_review(template, review.approval, review.reason):
                 await self.workspace.store.put(template)
+                self.workspace.records_changed("templates")
                 log.info(
                     "whatsapp.template_reviewed",
                     account_id=account.id,
@@ -211,6 +212,8 @@ class WhatsAppWebhooks:
             if templates_sync.apply_review(template, approval, "" if reason == "NONE" else reason):
                 await self.workspace.store.put(template)
                 changed.append(template)
+        if changed:
+            self.workspace.records_changed("templates")
         return json_response(
             {
                 "templates": [t.to_dict() for t in await self._templates(account)],
