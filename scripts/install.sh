@@ -2,7 +2,8 @@
 # Install everything the project needs to build, run and test, idempotently.
 #
 #   scripts/install.sh                 everything: venv + Python deps, apt services,
-#                                      FerretDB (Go build, cached), web-client build
+#                                      FerretDB (Go build, cached), web-client build,
+#                                      load tests' Node packages (npm ci, cached)
 #   scripts/install.sh --python-only   venv + `pip install -e .` + web-client build
 #                                      (what scripts/demo.sh needs; no apt, no Go)
 #
@@ -18,7 +19,7 @@ for arg in "$@"; do
   case "$arg" in
     --python-only) MODE=python ;;
     -h | --help)
-      sed -n '2,10p' "${BASH_SOURCE[0]}"
+      sed -n '2,11p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *)
@@ -232,10 +233,36 @@ install_web_client() {
   touch "$stamp"
 }
 
+# --------------------------------------------------------------------------- load tests (Node)
+# The load tests' Node packages, each pinned by its package-lock.json: the bare socket.io
+# baseline server and the socket.io-client agents (load-tests/run.py --client node). Optional:
+# skipped without npm (the runner then says so); `npm ci` again only when the lock changed.
+install_load_tests_node() {
+  local dir name
+  for dir in "$ROOT/load-tests/baselines/node" "$ROOT/load-tests/clients/node"; do
+    [[ -f "$dir/package-lock.json" ]] || continue
+    name="${dir#"$ROOT"/}"
+    if ! command -v npm >/dev/null 2>&1; then
+      log "npm not found: skipping $name (load tests' Node baseline / client)"
+      continue
+    fi
+    if [[ -d "$dir/node_modules" && "$dir/node_modules" -nt "$dir/package-lock.json" ]]; then
+      log "$name node_modules up to date"
+      continue
+    fi
+    log "npm ci ($name)"
+    (cd "$dir" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
+    touch "$dir/node_modules"
+  done
+}
+
 install_python
 if [[ "$MODE" == all ]]; then
   install_apt
   install_ferretdb
 fi
 install_web_client
+if [[ "$MODE" == all ]]; then
+  install_load_tests_node
+fi
 log "done in $((SECONDS - START_SECONDS))s"
