@@ -415,3 +415,38 @@ async def test_hostile_mail_is_contained(
     refused = [e for e in logs if e["event"] == "email.refused"]
     assert any("no usable From" in e["reason"] for e in refused)
     assert "Who sent this?" not in orjson.dumps(stored).decode()
+
+
+async def test_connection_test_before_saving_stores_nothing(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpRecorder
+) -> None:
+    live = await start_live_server(tmp_path / "data")
+    try:
+        address, password = dovecot.add_user()
+        admin = await live.token("admin")
+        form = {"kind": "email", "settings": dovecot.settings(address, smtp_server.port)}
+        _, before = await live.api("GET", "/api/accounts", admin)
+
+        status, tested = await live.api(
+            "POST", "/api/accounts/test", admin, {**form, "secrets": {"password": "not-it-1"}}
+        )
+        assert status == 200, tested
+        assert tested["imap"]["ok"] is False and "login failed" in tested["imap"]["error"]
+        assert "not-it-1" not in orjson.dumps(tested).decode()
+
+        status, tested = await live.api(
+            "POST", "/api/accounts/test", admin, {**form, "secrets": {"password": password}}
+        )
+        assert tested == {"imap": {"ok": True, "error": None}, "smtp": {"ok": True, "error": None}}
+        _, after = await live.api("GET", "/api/accounts", admin)
+        assert after == before  # nothing was saved
+
+        status, refused = await live.api(
+            "POST", "/api/accounts/test", admin, {"kind": "email", "settings": {"address": "x"}}
+        )
+        assert status == 400 and "settings.address" in refused["error"]["message"]
+        agent = await live.token("alice")
+        status, _ = await live.api("POST", "/api/accounts/test", agent, form)
+        assert status == 403
+    finally:
+        await stop_live_server(live)
