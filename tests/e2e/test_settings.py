@@ -251,6 +251,11 @@ def test_email_account_test_results_and_account_settings_round_trip(
     # The password is required before anything is sent.
     expect(add.get_by_test_id("field-error")).to_contain_text("password")
     add.get_by_test_id("email-password").fill("app-password")
+    # Tested before saving: the results show, and no account exists yet.
+    add.get_by_test_id("email-test-unsaved").click()
+    expect(add.get_by_test_id("test-imap")).to_contain_text("IMAP: failed")
+    expect(add.get_by_test_id("test-smtp")).to_contain_text("SMTP: failed")
+    expect(dialog.get_by_test_id("account-detail")).to_have_count(0)
     add.get_by_test_id("email-create").click()
 
     detail = dialog.get_by_test_id("account-detail")

@@ -194,7 +194,7 @@ export function WhatsAppFields({ f, setF, err, account }) {
   );
 }
 
-function TestResults({ result }) {
+export function TestResults({ result }) {
   if (!result) return null;
   const row = (label, r) => (
     <li class={`test-row ${r.ok ? 'is-ok' : 'is-bad'}`} data-testid={`test-${label.toLowerCase()}`}>

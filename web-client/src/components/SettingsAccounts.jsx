@@ -17,7 +17,7 @@ import {
   whatsappPayload,
 } from '../lib/settings.js';
 import { announce, reloadWorkspace } from '../store.js';
-import { AccountDetail, EmailFields, WhatsAppFields, webhookUrls } from './SettingsAccountDetail.jsx';
+import { AccountDetail, EmailFields, TestResults, WhatsAppFields, webhookUrls } from './SettingsAccountDetail.jsx';
 import { FormError, Loading, StatusBadge, TextField, useChecked, useList, useSubmit } from './SettingsCommon.jsx';
 import { ChannelIcon } from './icons.jsx';
 
@@ -166,6 +166,19 @@ function AddEmail({ onCancel, onCreated }) {
   const [f, setF] = useState(() => emailForm(null));
   const { errors, check } = useChecked(() => validateEmailForm(f, { isNew: true }));
   const sub = useSubmit();
+  const tester = useSubmit();
+  const [test, setTest] = useState(null);
+
+  const runTest = async () => {
+    const errs = check();
+    if (Object.keys(errs).length) return;
+    setTest(null);
+    const res = await tester.run(() => post('/api/accounts/test', emailPayload(f, null)), EMAIL_FIELDS);
+    if (res) {
+      setTest(res);
+      announce(`IMAP ${res.imap && res.imap.ok ? 'connected' : 'failed'}, SMTP ${res.smtp && res.smtp.ok ? 'connected' : 'failed'}`);
+    }
+  };
 
   const submit = async (e) => {
     e.preventDefault();
@@ -197,17 +210,20 @@ function AddEmail({ onCancel, onCreated }) {
         <span class="muted small">Connecting with Google or Microsoft sign-in is not built yet: use IMAP with an app password for those mailboxes.</span>
       </fieldset>
       <form class="form settings-form" onSubmit={submit} aria-label="IMAP account" noValidate>
-        <EmailFields f={f} setF={setF} err={(k) => errors[k] || sub.fieldError(k)} isNew />
-        <FormError message={sub.formError} />
+        <EmailFields f={f} setF={setF} err={(k) => errors[k] || sub.fieldError(k) || tester.fieldError(k)} isNew />
+        <FormError message={sub.formError || tester.formError} />
+        <TestResults result={test} />
         <div class="form-actions">
           <button type="button" class="btn" onClick={onCancel}>
             Cancel
+          </button>
+          <button type="button" class="btn" onClick={runTest} disabled={tester.busy} data-testid="email-test-unsaved">
+            {tester.busy ? 'Testing…' : 'Test connection'}
           </button>
           <button type="submit" class="btn btn-primary" disabled={sub.busy} data-testid="email-create">
             {sub.busy ? 'Saving…' : 'Save and test connection'}
           </button>
         </div>
-        <p class="muted small">The connection can only be tested with saved settings: saving adds the account, then its IMAP and SMTP logins are tried.</p>
       </form>
     </div>
   );
