@@ -61,6 +61,7 @@ class Assistant:
         self._workers = workers
         self._queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=queue_size)
         self._pending: set[str] = set()  # message ids queued or in progress
+        self.skipped = 0  # analyses dropped because the queue was full
         self._tasks: list[asyncio.Task[None]] = []
         self.posted = 0
 
@@ -77,7 +78,11 @@ class Assistant:
         try:
             self._queue.put_nowait(Job(account.id, reply.conversation.id, message_id))
         except asyncio.QueueFull:
-            log.warning("assistant.queue_full", message_id=message_id)
+            # Overload: the analysis is skipped (the message itself is stored). One line per
+            # hundred skips, so an intake burst does not also flood the log.
+            self.skipped += 1
+            if self.skipped % 100 == 1:
+                log.warning("assistant.queue_full", message_id=message_id, skipped=self.skipped)
             return
         self._pending.add(message_id)
 

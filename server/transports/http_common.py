@@ -211,6 +211,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except ConnectionResetError as exc:
+        # The client went away mid-request (e.g. gave up during a websocket upgrade): nothing
+        # failed on our side. 499 (nginx's "client closed request"), for the access log only.
+        log.info(
+            "http.client_gone", method=request.method, route=_route_name(request), why=str(exc)
+        )
+        return web.Response(status=499)
     except Exception:
         log.exception("http.internal_error", method=request.method, route=_route_name(request))
         return error_response(500, "internal", "Internal error")
