@@ -267,12 +267,20 @@ def plots(run: dict[str, Any], stem: Path) -> list[str]:
     return written
 
 
+# Paths inside the checkout are recorded relative to it, so a report reads the same anywhere.
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _portable(text: str) -> str:
+    return text.replace(f"{CHECKOUT}/", "")
+
+
 def write(run: dict[str, Any], results_dir: Path, stem_name: str) -> dict[str, str]:
     results_dir.mkdir(parents=True, exist_ok=True)
     stem = results_dir / stem_name
     run["plots"] = plots(run, stem)
     json_path = stem.with_suffix(".json")
     md_path = stem.with_suffix(".md")
-    json_path.write_text(json.dumps(run, indent=1, default=str))
-    md_path.write_text(markdown(run))
+    json_path.write_text(_portable(json.dumps(run, indent=1, default=str)))
+    md_path.write_text(_portable(markdown(run)))
     return {"json": str(json_path), "markdown": str(md_path)}
