@@ -321,6 +321,36 @@ async def test_two_agents_on_two_nodes_assign_at_once_one_wins_one_conflict(
 # --------------------------------------------------------------------------- node loss
 
 
+async def test_a_password_reset_on_one_node_ends_the_sessions_on_every_node(
+    cluster: Cluster,
+) -> None:
+    node0, node1, node2 = cluster.node_urls
+    alice = await cluster.connect("alice", node1)  # her open tab, on another node
+    bob = await cluster.connect("bob", node2)
+    token = await cluster.token("alice")
+
+    async def me(url: str) -> int:
+        async with cluster.http.get(
+            f"{url}/api/me", headers={"Authorization": f"Bearer {token}"}
+        ) as response:
+            return response.status
+
+    assert await me(node2) == 200  # node 2 has the session cached from now on
+    status, body = await cluster.api(
+        "PATCH", "/api/users/usr_alice", "admin", {"password": "a brand new one"}, url=node0
+    )
+    assert status == 200, body
+
+    async def refused_everywhere() -> bool:
+        return all([await me(url) == 401 for url in (node0, node1, node2)])
+
+    await eventually(refused_everywhere, 10, "alice's old session refused on every node")
+    await asyncio.wait_for(alice.disconnected.wait(), timeout=10)  # her socket on node 1 closed
+    # Everyone else heard that users changed, whatever node they are on; bob stays connected.
+    await bob.wait_for(lambda n, d: n == "workspace.changed" and d["kind"] == "users")
+    assert not bob.disconnected.is_set()
+
+
 async def test_kill_9_a_node_under_traffic_loses_and_duplicates_nothing(cluster: Cluster) -> None:
     node0, node1, node2 = cluster.node_urls
     victim_agent = await cluster.connect("alice", node0)  # on the node that will die
