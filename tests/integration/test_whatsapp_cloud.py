@@ -26,16 +26,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture
-async def graph() -> AsyncIterator[FakeGraph]:
-    fake = FakeGraph()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-@pytest.fixture
 async def wa(tmp_path: Path, graph: FakeGraph) -> AsyncIterator[tuple[LiveServer, str]]:
     live = await start_live_server(tmp_path / "data")
     try:

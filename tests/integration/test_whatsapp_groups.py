@@ -17,16 +17,6 @@ MEMBER = "4915123456789"
 
 
 @pytest.fixture
-async def graph() -> AsyncIterator[FakeGraph]:
-    fake = FakeGraph()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-@pytest.fixture
 async def wa(tmp_path: Path, graph: FakeGraph) -> AsyncIterator[tuple[LiveServer, str]]:
     """A Cloud API account Meta reports as an Official Business Account; Alice may manage
     groups, Bob may not."""

@@ -20,16 +20,6 @@ JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 128
 
 
 @pytest.fixture
-async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = FakeTwilio()
-    await fake.start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-@pytest.fixture
 async def tw(tmp_path: Path, twilio: FakeTwilio) -> AsyncIterator[tuple[LiveServer, str]]:
     live = await start_live_server(tmp_path / "data")
     try:
